@@ -19,11 +19,11 @@ func (id IssuerID) String() string { return fmt.Sprintf("%X", id[:]) }
 type Scheme uint8
 
 const (
-	// SchemeAESKW protects secrets with AES key wrap (RFC 3394 for values that
-	// are a multiple of 8 bytes and at least 16 bytes long, RFC 5649 for all
-	// others) under an AES KEK, and MACs application data with AES-CMAC
-	// (NIST SP 800-38B) truncated to 8 bytes. It is the default: every PKCS#11
-	// token that wraps keys at all offers it.
+	// SchemeAESKW protects secrets with AES key wrap under an AES KEK: keys
+	// (a ProtectedKey, each entry of SealKeys) with RFC 3394, values
+	// (SealValue, SealRSAComponent) with RFC 5649. It MACs application data
+	// with AES-CMAC (NIST SP 800-38B) truncated to 8 bytes. It is the
+	// default: every PKCS#11 token that wraps keys at all offers it.
 	SchemeAESKW Scheme = 0x01
 	// SchemeDES3ECB protects secrets with 3DES-ECB under a double-length KEK,
 	// as EMV CPS v1.1 section 5.5 does, after ISO/IEC 9797-1 padding method 2
@@ -54,6 +54,10 @@ type KEKID struct {
 	Version uint8
 	Scheme  Scheme
 }
+
+// Label is the label a security module files the KEK under:
+// KEK/ISSUER/vVERSION.
+func (k KEKID) Label() string { return fmt.Sprintf("KEK/%s/v%d", k.Issuer, k.Version) }
 
 // String returns the identifier as ISSUER/vVERSION/SCHEME.
 func (k KEKID) String() string {
