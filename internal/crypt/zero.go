@@ -1,8 +1,7 @@
-// Package crypt holds the symmetric primitives that the standard library
-// lacks and that the rest of the module shares.
 package crypt
 
-// Zero overwrites b with zeros.
+// Zero overwrites b with zeros. Call it on every buffer that held key
+// material or clear secrets once the value is no longer needed.
 func Zero(b []byte) {
 	clear(b)
 }
