@@ -182,3 +182,27 @@ func (k *SessionKeys) Zero() {
 	crypt.Zero(k.RMAC)
 	crypt.Zero(k.DEK)
 }
+
+// PANPSN encodes a PAN and PSN as the derivation data of MethodEMVOptionA
+// and MethodEMVOptionB: the PAN's ASCII digits followed by the PSN as two
+// ASCII digits (PSN is 00..99, EMV tag 5F34).
+func PANPSN(pan string, psn uint8) []byte {
+	b := make([]byte, 0, len(pan)+2)
+	b = append(b, pan...)
+	return append(b, '0'+psn/10%10, '0'+psn%10)
+}
+
+// SplitPANPSN reverses [PANPSN], checking that the PAN has 12 to 19 digits
+// and the PSN two.
+func SplitPANPSN(data []byte) (pan string, psn uint8, err error) {
+	if len(data) < 14 || len(data) > 21 {
+		return "", 0, fmt.Errorf("%w: PAN||PSN of %d digits", ErrBadInput, len(data))
+	}
+	for _, c := range data {
+		if c < '0' || c > '9' {
+			return "", 0, fmt.Errorf("%w: PAN||PSN holds a non-digit", ErrBadInput)
+		}
+	}
+	n := len(data)
+	return string(data[:n-2]), (data[n-2]-'0')*10 + data[n-1] - '0', nil
+}

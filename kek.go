@@ -26,9 +26,10 @@ const (
 	// default: every PKCS#11 token that wraps keys at all offers it.
 	SchemeAESKW Scheme = 0x01
 	// SchemeDES3ECB protects secrets with 3DES-ECB under a double-length KEK,
-	// as EMV CPS v1.1 section 5.5 does, after ISO/IEC 9797-1 padding method 2
-	// where the value is not a multiple of 8 bytes, and MACs application data
-	// with ISO/IEC 9797-1 MAC algorithm 3, padding method 2.
+	// as EMV CPS v1.1 section 5.5 does: keys as they are, values (SealValue,
+	// SealRSAComponent) after ISO/IEC 9797-1 padding method 2, always
+	// applied so that opening is unambiguous. It MACs application data with
+	// ISO/IEC 9797-1 MAC algorithm 3, padding method 2.
 	SchemeDES3ECB Scheme = 0x02
 )
 
