@@ -17,7 +17,6 @@ type pkcs8 struct {
 	Attributes asn1.RawValue `asn1:"optional,tag:0"`
 }
 
-
 type rsaPrivateKeyASN1 struct {
 	Version int
 	N       *big.Int
