@@ -8,8 +8,9 @@ import (
 // CMAC returns the CMAC of data under b (NIST SP 800-38B section 6.2;
 // RFC 4493 for AES), full length: one block, 16 bytes for AES and 8 for
 // triple DES. It panics if b's block size is not 8 or 16 bytes, the two
-// sizes SP 800-38B defines subkeys for (section 5.3). SCP03 (GP Amendment
-// D 6.2.3) uses AES-CMAC for C-MAC and R-MAC and as the PRF of its KDF.
+// sizes SP 800-38B defines subkeys for (section 5.3). GlobalPlatform SCP03
+// (Amendment D section 6.2) uses AES-CMAC for C-MAC and R-MAC and as the
+// PRF of its key derivation.
 func CMAC(b cipher.Block, data []byte) []byte {
 	bs := b.BlockSize()
 	var rb byte

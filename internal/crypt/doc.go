@@ -12,8 +12,8 @@
 // triple-length keys, as EMV and GlobalPlatform do. DES key bytes carry an
 // odd-parity bit in their least significant bit; [SetOddParity],
 // [HasOddParity] and [EqualModParity] deal with it. [KCV] and [KCVAES] give
-// the 3-byte key check values that key ceremonies and GlobalPlatform
-// (Amendment D, 4.1.2 for SCP03) use.
+// the 3-byte key check values that key ceremonies and GlobalPlatform use
+// (AES key check values as Amendment D, SCP03, defines them for PUT KEY).
 //
 // # Modes
 //
@@ -22,7 +22,7 @@
 //
 // # Padding and MACs (ISO/IEC 9797-1:2011)
 //
-// [Pad] implements padding methods 1 and 2 (section 6.1), [Unpad2] removes
+// [Pad] implements padding methods 1 and 2 (section 6.3), [Unpad2] removes
 // method 2. [MACAlg1] is MAC algorithm 1 (CBC-MAC, section 7.2) with any
 // block cipher; [MACAlg3] is MAC algorithm 3 (section 7.4, the "retail
 // MAC" of ANSI X9.19) with a double-length DES key, as EMV uses for

@@ -104,9 +104,9 @@ func KCV(key []byte) ([3]byte, error) {
 }
 
 // KCVAES returns the key check value of an AES key (16, 24 or 32 bytes):
-// the first three bytes of AES-ECB of sixteen 0x01 bytes, the convention of
-// GlobalPlatform Card Specification Amendment D (SCP03) section 4.1.2 and
-// of PUT KEY for AES keys.
+// the first three bytes of AES-ECB of sixteen 0x01 bytes, the convention
+// of GlobalPlatform Card Specification Amendment D (SCP03) for the key
+// check values of PUT KEY.
 func KCVAES(key []byte) ([3]byte, error) {
 	b, err := aes.NewCipher(key)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Padding is an ISO/IEC 9797-1:2011 padding method (section 6.1).
+// Padding is an ISO/IEC 9797-1:2011 padding method (section 6.3).
 type Padding int
 
 const (

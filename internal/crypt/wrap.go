@@ -80,12 +80,20 @@ func Wrap(kek cipher.Block, plaintext []byte) ([]byte, error) {
 	if n < 16 || n%8 != 0 {
 		return nil, fmt.Errorf("crypt: RFC 3394 plaintext is %d bytes, want a multiple of 8, at least 16", n)
 	}
+	return wrapRegisters(kek, wrapIV, plaintext, n), nil
+}
+
+// wrapRegisters returns C0 || C1..Cn: plaintext zero-padded to n bytes (a
+// multiple of 8, at least 16) and wrapped from initial value a. It
+// allocates once: the output and a scratch block behind it, which it
+// clears.
+func wrapRegisters(kek cipher.Block, a uint64, plaintext []byte, n int) []byte {
 	buf := make([]byte, 8+n+16) // C0 || registers || scratch
 	out, scratch := buf[:8+n:8+n], buf[8+n:]
 	copy(out[8:], plaintext)
-	binary.BigEndian.PutUint64(out, wrapBlocks(kek, wrapIV, out[8:], scratch))
+	binary.BigEndian.PutUint64(out, wrapBlocks(kek, a, out[8:], scratch))
 	Zero(scratch)
-	return out, nil
+	return out
 }
 
 // Unwrap recovers the key that [Wrap] wrapped under kek (RFC 3394 section
@@ -100,7 +108,14 @@ func Unwrap(kek cipher.Block, ciphertext []byte) ([]byte, error) {
 	if n < 16 || n%8 != 0 {
 		return nil, fmt.Errorf("crypt: RFC 3394 ciphertext is %d bytes, want a multiple of 8, at least 24", len(ciphertext))
 	}
-	buf := make([]byte, n+16) // registers || scratch
+	return unwrap(kek, ciphertext, make([]byte, n+16))
+}
+
+// unwrap is Unwrap after the length checks, with buf (len(ciphertext)+8
+// bytes) to hold the registers and a scratch block; it leaves buf zero
+// except for a returned key.
+func unwrap(kek cipher.Block, ciphertext, buf []byte) ([]byte, error) {
+	n := len(ciphertext) - 8
 	out, scratch := buf[:n:n], buf[n:]
 	copy(out, ciphertext[8:])
 	a := unwrapBlocks(kek, binary.BigEndian.Uint64(ciphertext), out, scratch)
@@ -125,7 +140,7 @@ func WrapPad(kek cipher.Block, plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	m := len(plaintext)
-	if m == 0 || m > maxWrapPad {
+	if m == 0 || uint64(m) > maxWrapPad {
 		return nil, fmt.Errorf("crypt: RFC 5649 plaintext is %d bytes, want 1 to 2^32-1", m)
 	}
 	padded := (m + 7) / 8 * 8
@@ -137,12 +152,7 @@ func WrapPad(kek cipher.Block, plaintext []byte) ([]byte, error) {
 		kek.Encrypt(out, out)
 		return out, nil
 	}
-	buf := make([]byte, 8+padded+16)
-	out, scratch := buf[:8+padded:8+padded], buf[8+padded:]
-	copy(out[8:], plaintext)
-	binary.BigEndian.PutUint64(out, wrapBlocks(kek, aiv, out[8:], scratch))
-	Zero(scratch)
-	return out, nil
+	return wrapRegisters(kek, aiv, plaintext, padded), nil
 }
 
 // UnwrapPad recovers the key that [WrapPad] wrapped under kek (RFC 5649
@@ -158,7 +168,12 @@ func UnwrapPad(kek cipher.Block, ciphertext []byte) ([]byte, error) {
 	if n < 8 || n%8 != 0 {
 		return nil, fmt.Errorf("crypt: RFC 5649 ciphertext is %d bytes, want a multiple of 8, at least 16", len(ciphertext))
 	}
-	buf := make([]byte, n+16)
+	return unwrapPad(kek, ciphertext, make([]byte, n+16))
+}
+
+// unwrapPad is UnwrapPad after the length checks, with buf as for unwrap.
+func unwrapPad(kek cipher.Block, ciphertext, buf []byte) ([]byte, error) {
+	n := len(ciphertext) - 8
 	out, scratch := buf[:n:n], buf[n:]
 	var a uint64
 	if n == 8 {

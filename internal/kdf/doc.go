@@ -22,8 +22,10 @@
 //   - [EncryptData]: a key made by encrypting data and its complement
 //     under a master key, as stored-value card keys (KDL, KDU) are.
 //
-// DES keys that these functions return have odd parity, as an HSM gives
-// them; raw cipher output differs from them in the parity bits only.
+// The DES card keys that these functions return have odd parity, as an
+// HSM gives them; raw cipher output differs from them in the parity bits
+// only. SCP02 session keys are the raw cipher output, as the card derives
+// them; DES ignores the parity bits either way.
 //
 // # GlobalPlatform card keys
 //

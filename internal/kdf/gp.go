@@ -30,11 +30,18 @@ func checkKDD(kdd []byte, key int) error {
 	return nil
 }
 
-// diversifyDES encrypts the 16-byte block dd (built by the caller from
-// the KDD) under the 16-byte KMC with 3DES-ECB, in place, with odd parity.
-func diversifyDES(kmc, dd []byte) ([]byte, error) {
+// diversifyDES returns 3DES(KMC)[id || F0 || k] || 3DES(KMC)[id || 0F || k]
+// with odd parity, for the 16-byte KMC, the six bytes id the layout takes
+// from the KDD, and the key selector k.
+func diversifyDES(kmc []byte, id [6]byte, key int) ([]byte, error) {
 	if len(kmc) != 16 {
 		return nil, fmt.Errorf("kdf: KMC is %d bytes, want 16 (double-length DES)", len(kmc))
+	}
+	dd := make([]byte, 16)
+	for h, tag := range [2]byte{0xF0, 0x0F} {
+		b := dd[8*h : 8*h+8]
+		copy(b, id[:])
+		b[6], b[7] = tag, byte(key)
 	}
 	if err := encryptKey16(kmc, dd); err != nil {
 		return nil, err
@@ -53,13 +60,7 @@ func DiversifyCPS(kmc, kdd []byte, key int) ([]byte, error) {
 	if err := checkKDD(kdd, key); err != nil {
 		return nil, err
 	}
-	dd := make([]byte, 16)
-	for h, tag := range [2]byte{0xF0, 0x0F} {
-		b := dd[8*h : 8*h+8]
-		copy(b, kdd[4:10])
-		b[6], b[7] = tag, byte(key)
-	}
-	return diversifyDES(kmc, dd)
+	return diversifyDES(kmc, [6]byte(kdd[4:10]), key)
 }
 
 // DiversifyVISA2 derives a GlobalPlatform card key from the 16-byte KMC
@@ -74,14 +75,10 @@ func DiversifyVISA2(kmc, kdd []byte, key int) ([]byte, error) {
 	if err := checkKDD(kdd, key); err != nil {
 		return nil, err
 	}
-	dd := make([]byte, 16)
-	for h, tag := range [2]byte{0xF0, 0x0F} {
-		b := dd[8*h : 8*h+8]
-		copy(b, kdd[0:2])
-		copy(b[2:], kdd[4:8])
-		b[6], b[7] = tag, byte(key)
-	}
-	return diversifyDES(kmc, dd)
+	var id [6]byte
+	copy(id[:], kdd[0:2])
+	copy(id[2:], kdd[4:8])
+	return diversifyDES(kmc, id, key)
 }
 
 // DiversifySCP03 derives an AES card key from an AES KMC (16, 24 or 32
@@ -91,9 +88,8 @@ func DiversifyVISA2(kmc, kdd []byte, key int) ([]byte, error) {
 //
 //	CMAC(KMC, i || 00 00 00 k 00 || KDD[0..9])
 //
-// and the key is the first len(kmc) bytes of the blocks. This is the
-// diversification that SCP03 card issuers use for AES keys under the
-// name KDF3.
+// and the key is the first len(kmc) bytes of the blocks. It is the AES
+// counterpart of the CPS layout, commonly called KDF3.
 func DiversifySCP03(kmc, kdd []byte, key int) ([]byte, error) {
 	if err := checkKDD(kdd, key); err != nil {
 		return nil, err
@@ -131,7 +127,7 @@ func counterCMAC(key, prefix, suffix []byte, n int) ([]byte, error) {
 }
 
 // SCP02 session key derivation constants (GP Card Specification 2.2
-// E.4.1, table E-1).
+// Appendix E.4.1).
 const (
 	SCP02ConstCMAC = 0x0101
 	SCP02ConstRMAC = 0x0102
