@@ -11,8 +11,8 @@ import (
 // KeyRef names a key held by a security module: a label and a version.
 // Master keys are referred to, never held: the bytes stay in the module.
 type KeyRef struct {
-	Label   string
-	Version uint8
+	Label   string `json:"label"`
+	Version uint8  `json:"version"`
 }
 
 // String returns LABEL/vVERSION.
