@@ -256,17 +256,23 @@ func (a *App) AddSecret(tag uint16, s Sealed) {
 
 // MACInput returns the bytes the application's MAC covers: from the AID
 // length through the end of the wrapped MAC key. For a parsed App they are
-// taken from Raw, exactly as received; otherwise they are the canonical
-// encoding of the fields. It fails only when a field is too long to encode.
+// taken from Raw, exactly as received. Otherwise they are the canonical
+// encoding of the fields, with a body length that counts a MAC of MACLen
+// bytes whatever a.MAC holds, so that the MAC can be computed before it is
+// set. It fails only when a field is too long to encode.
 func (a *App) MACInput() ([]byte, error) {
 	if n := len(a.Raw) - 1 - MACLen; a.Raw != nil && n > 0 && a.Raw[n] == MACLen {
 		return a.Raw[:n:n], nil
 	}
-	enc, err := a.encode()
+	withMAC := *a
+	if len(withMAC.MAC) != MACLen {
+		withMAC.MAC = make([]byte, MACLen)
+	}
+	enc, err := withMAC.encode()
 	if err != nil {
 		return nil, err
 	}
-	return enc[:len(enc)-1-len(a.MAC)], nil
+	return enc[:len(enc)-1-MACLen], nil
 }
 
 // encode returns the application's encoding without checking its rules,
