@@ -231,7 +231,11 @@ func (t TLV) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
 // LogValue keeps slog from printing sensitive bytes.
 func (t TLV) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
-// TLVMode selects how strictly BER-TLV input is checked.
+// TLVMode selects how strictly BER-TLV input is checked. Both modes reject
+// the indefinite length (80), which EMV does not use; length fields of more
+// than 4 length bytes (85 to FF); lengths that overrun the enclosing
+// template or the input; truncated tags and tags of more than 3 bytes; and
+// anything malformed inside a template.
 type TLVMode uint8
 
 const (
@@ -252,11 +256,6 @@ const (
 	// systems use.
 	Lenient
 )
-
-// Both modes reject the indefinite length (80), which EMV does not use,
-// length fields of more than 4 length bytes (85 to FF), lengths that
-// overrun the enclosing template or input, truncated tags, tags of more
-// than 3 bytes, and malformed data inside any template.
 
 // TLVError reports malformed BER-TLV data.
 type TLVError struct {
@@ -336,7 +335,7 @@ func (r *TLVReader) PeekTag() (Tag, bool) {
 		return 0, false
 	}
 	rest := r.in[r.off:]
-	if r.mode == Lenient {
+	if r.mode != Strict {
 		rest = rest[padding(rest):]
 	}
 	t, _, reason := parseTag(rest, r.mode == Strict)
@@ -347,7 +346,7 @@ func (r *TLVReader) PeekTag() (Tag, bool) {
 // mode only 00 padding.
 func (r *TLVReader) Empty() bool {
 	rest := r.in[r.off:]
-	return len(rest) == 0 || r.mode == Lenient && padding(rest) == len(rest)
+	return len(rest) == 0 || r.mode != Strict && padding(rest) == len(rest)
 }
 
 // Offset returns the number of input bytes consumed so far.
