@@ -347,7 +347,9 @@ func parseHeader(b []byte) (*Header, *FormatError) {
 		return nil, err
 	}
 	copy(h.BatchID[:], c.bytes(16))
-	h.Created = time.Unix(int64(c.u64()), 0).UTC()
+	if h.Created = time.Unix(int64(c.u64()), 0).UTC(); h.Created.IsZero() {
+		return nil, errAt(c.pos-8, "creation time", ErrMalformed, "not set (0001-01-01)")
+	}
 	copy(h.Issuer[:], c.bytes(4))
 	names, err := parseNames(&c, "profile")
 	if err != nil {
@@ -513,6 +515,10 @@ func (r *Reader) read(rec, n int, field string) ([]byte, error) {
 
 // Header returns the batch header.
 func (r *Reader) Header() *Header { return r.hdr }
+
+// Offset returns how many bytes the Reader has consumed: before a call to
+// Next, the offset at which the next record (or the trailer) starts.
+func (r *Reader) Offset() int64 { return r.off }
 
 // Trailer returns the checked trailer once Next has returned io.EOF, and
 // nil before.

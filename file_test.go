@@ -132,6 +132,21 @@ func TestBatchRoundTrip(t *testing.T) {
 		t.Errorf("re-encoded file differs (%v)", err)
 	}
 
+	// Offset says where each record starts.
+	r, _ := NewReader(bytes.NewReader(in))
+	for want := prologueLen + int(binary.BigEndian.Uint32(in[5:])); ; {
+		if r.Offset() != int64(want) {
+			t.Fatalf("Offset() = %d, want %d", r.Offset(), want)
+		}
+		if _, err := r.Next(); err != nil {
+			break
+		}
+		want += 4 + int(binary.BigEndian.Uint32(in[want:]))
+	}
+	if r.Offset() != int64(len(in)) {
+		t.Errorf("Offset() at EOF = %d, want %d", r.Offset(), len(in))
+	}
+
 	// An empty batch is a header and a trailer.
 	in = writeBatch(t, batchHeader(), 0)
 	if _, recs, tr, err := readBatch(in); err != nil || len(recs) != 0 || tr.Count != 0 {
