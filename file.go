@@ -591,7 +591,7 @@ func (r *Reader) readTrailer(marker []byte) error {
 	r.sum.Write(marker)
 	r.off += 4
 	t := &Trailer{Counters: map[string]uint64{}}
-	fixed, err := r.read(-1, 8+1, "trailer")
+	fixed, err := r.read(-1, 8+1, "trailer record count")
 	if err != nil {
 		return err
 	}

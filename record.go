@@ -46,12 +46,12 @@ func parseRecord(b []byte, hdr *Header) (*Record, *FormatError) {
 		return nil, err
 	}
 	off := 0
+	var seen [256]bool
 	for i, g := range gs {
-		for _, h := range gs[:i] {
-			if h.MIC == g.MIC {
-				return nil, errAt(off, groupField(i, "MIC"), ErrMalformed, "%02X (%v) appears twice", uint8(g.MIC), g.MIC)
-			}
+		if seen[g.MIC] {
+			return nil, errAt(off, groupField(i, "MIC"), ErrMalformed, "%02X (%v) appears twice", uint8(g.MIC), g.MIC)
 		}
+		seen[g.MIC] = true
 		if g.MIC == MICChip {
 			if _, err := parseChipData(g.Data, hdr); err != nil {
 				return nil, err.shift(off + GroupHeaderLen)
@@ -138,7 +138,7 @@ func (r *Record) PutApp(app *App) error {
 		return err
 	}
 	if _, err := parseChipData(slices.Concat([]byte{ChipVersion, 1}, enc), nil); err != nil {
-		return err
+		return err.shift(-2) // offsets within the application's encoding
 	}
 	var apps []App
 	if g, ok := r.Group(MICChip); ok {
