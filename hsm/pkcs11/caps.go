@@ -1,6 +1,7 @@
 package pkcs11
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ type features struct {
 	mechs    map[uint]bool
 	des3Wrap bool // C_WrapKey(CKM_DES3_ECB) under a DES2 key works
 	aesCBC   bool // C_WrapKey(CKM_AES_CBC) under an AES key works
+	kwpExact bool // CKM_AES_KEY_WRAP_PAD is RFC 5649 for lengths not a multiple of 8
 }
 
 func (f *features) has(m uint) bool { return f.mechs[m] }
@@ -36,6 +38,7 @@ func (m *Module) probe() error {
 	defer func() { m.pool <- s }()
 	m.feat.des3Wrap = m.feat.has(p11.CKM_DES3_ECB) && m.tryWrap(s, p11.CKK_DES2, p11.CKM_DES3_ECB, nil)
 	m.feat.aesCBC = m.feat.has(p11.CKM_AES_CBC) && m.tryWrap(s, p11.CKK_AES, p11.CKM_AES_CBC, make([]byte, 16))
+	m.feat.kwpExact = m.feat.has(p11.CKM_AES_KEY_WRAP_PAD) && m.tryWrapPad(s)
 	m.caps = m.capabilities()
 	return nil
 }
@@ -60,6 +63,27 @@ func (m *Module) tryWrap(s *session, kekType, mechanism uint, iv []byte) bool {
 	defer m.destroy(s, key)
 	w, err := m.ctx.WrapKey(s.h, mech(mechanism, iv), kek, key)
 	return err == nil && len(w) == 16
+}
+
+// tryWrapPad reports whether CKM_AES_KEY_WRAP_PAD wraps a 7-byte value as
+// RFC 5649 does, checked against the host's implementation with a session
+// KEK of known value (the test vector of RFC 5649 section 6).
+func (m *Module) tryWrapPad(s *session) bool {
+	kekValue := []byte{0x58, 0x40, 0xdf, 0x6e, 0x29, 0xb0, 0x2a, 0xf1, 0xab, 0x49, 0x3b, 0x70, 0x5b, 0xf1, 0x6e, 0xa1, 0xae, 0x83, 0x38, 0xf4, 0xdc, 0xc1, 0x76, 0xa8}
+	value := []byte{0x46, 0x6f, 0x72, 0x50, 0x61, 0x73, 0x69}
+	want := []byte{0xaf, 0xbe, 0xb0, 0xf0, 0x7d, 0xfb, 0xf5, 0x41, 0x92, 0x00, 0xf2, 0xcc, 0xb5, 0x0b, 0xb2, 0x4f}
+	kek, err := m.importKey(s, p11.CKK_AES, kekValue, p11.CKA_WRAP)
+	if err != nil {
+		return false
+	}
+	defer m.destroy(s, kek)
+	v, err := m.importKey(s, p11.CKK_GENERIC_SECRET, value)
+	if err != nil {
+		return false
+	}
+	defer m.destroy(s, v)
+	w, err := m.ctx.WrapKey(s.h, mech(p11.CKM_AES_KEY_WRAP_PAD, nil), kek, v)
+	return err == nil && bytes.Equal(w, want)
 }
 
 // Capabilities reports what the token does inside itself and what this
@@ -98,6 +122,9 @@ func (m *Module) capabilities() perso.Capabilities {
 		fb("SCP03 translation: the token cannot wrap with CKM_AES_CBC, so secrets are opened and encrypted under the static DEK on the host")
 	} else {
 		fb("SCP03 translation: values whose length is not a multiple of 16 are opened on the host, padded (ISO/IEC 9797-1 method 2), re-imported and wrapped under the DEK in the token")
+	}
+	if !f.kwpExact {
+		fb("RFC 5649: the token's CKM_AES_KEY_WRAP_PAD zero-pads values to a multiple of 8 bytes before wrapping, so sealed values of other lengths are wrapped block by block (CKM_AES_CBC under the KEK) to stay RFC 5649, and a card's PKCS#8 private key is sealed followed by up to 7 zero bytes (DER delimits it)")
 	}
 	fb("RSA CRT components: no PKCS#11 mechanism encrypts one component of a private key, so the PKCS#8 key is unwrapped readable, the component read and encrypted for the card on the host, and zeroed")
 	fb("SCP03 KDF (card key diversification from an AES KMC): the token has no NIST SP 800-108 derivation mechanism in use here, so the KDF runs as CKM_AES_CMAC signatures and the diversified key passes through the host before it is imported and wrapped")

@@ -68,14 +68,7 @@ func (m *Module) GenerateCardKey(ctx context.Context, req perso.CardKeyRequest) 
 				p11.NewAttribute(p11.CKA_MODULUS_BITS, req.Bits),
 				p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(req.Exponent)).Bytes()),
 			},
-			[]*p11.Attribute{
-				p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
-				p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
-				p11.NewAttribute(p11.CKA_TOKEN, false),
-				p11.NewAttribute(p11.CKA_PRIVATE, false),
-				p11.NewAttribute(p11.CKA_SENSITIVE, true),
-				p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
-			})
+			cardPrivateKey(true))
 		if err != nil {
 			return fail(fmt.Sprintf("C_GenerateKeyPair(%d bits, e=%d)", req.Bits, req.Exponent), err)
 		}
@@ -101,6 +94,20 @@ func (m *Module) GenerateCardKey(ctx context.Context, req perso.CardKeyRequest) 
 		return nil
 	})
 	return ck, err
+}
+
+// cardPrivateKey is the template of a card private key as a session
+// object: sensitive (extractable only by wrapping) when it is generated,
+// readable when the bureau side opens it for a CRT component.
+func cardPrivateKey(sensitive bool) []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_PRIVATE, false),
+		p11.NewAttribute(p11.CKA_SENSITIVE, sensitive),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+	}
 }
 
 // rsaPublic reads an RSA public key object.

@@ -4,37 +4,23 @@ import (
 	"context"
 	"crypto/aes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/internal/crypt"
+	"github.com/cardperso/perso/internal/crypt/crypttest"
 	"github.com/cardperso/perso/internal/kdf"
 	"github.com/google/go-cmp/cmp"
 )
 
-// hexBytes is a byte string written in hex in testdata.
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := hex.DecodeString(s)
-	*h = v
-	return err
-}
-
 type vectors struct {
 	Keys []struct {
 		Name   string
-		Value  hexBytes
-		KCV    hexBytes
+		Value  crypttest.Hex
+		KCV    crypttest.Hex
 		Source string
 	}
 	Derive []struct {
@@ -43,40 +29,34 @@ type vectors struct {
 		Method string
 		PAN    string
 		PSN    uint8
-		KDD    hexBytes
+		KDD    crypttest.Hex
 		Key    perso.GPKey
-		Value  hexBytes
-		KCV    hexBytes
+		Value  crypttest.Hex
+		KCV    crypttest.Hex
 		Source string
 	}
 	SCP02 struct {
-		Static, Sequence hexBytes
-		ENC, CMAC, DEK   hexBytes
-		ENCKCV           hexBytes `json:"enc_kcv"`
-		CMACKCV          hexBytes `json:"cmac_kcv"`
-		DEKKCV           hexBytes `json:"dek_kcv"`
-		RMACKCV          hexBytes `json:"rmac_kcv"`
-		TClear           hexBytes `json:"translate_clear"`
-		TOut             hexBytes `json:"translate_out"`
+		Static, Sequence crypttest.Hex
+		ENC, CMAC, DEK   crypttest.Hex
+		ENCKCV           crypttest.Hex `json:"enc_kcv"`
+		CMACKCV          crypttest.Hex `json:"cmac_kcv"`
+		DEKKCV           crypttest.Hex `json:"dek_kcv"`
+		RMACKCV          crypttest.Hex `json:"rmac_kcv"`
+		TClear           crypttest.Hex `json:"translate_clear"`
+		TOut             crypttest.Hex `json:"translate_out"`
 	}
 	SCP03 struct {
-		Static, Context hexBytes
-		SENCKCV         hexBytes `json:"senc_kcv"`
-		SMACKCV         hexBytes `json:"smac_kcv"`
-		SRMACKCV        hexBytes `json:"srmac_kcv"`
+		Static, Context crypttest.Hex
+		SENCKCV         crypttest.Hex `json:"senc_kcv"`
+		SMACKCV         crypttest.Hex `json:"smac_kcv"`
+		SRMACKCV        crypttest.Hex `json:"srmac_kcv"`
 	}
 }
 
 func loadVectors(tb testing.TB) *vectors {
 	tb.Helper()
-	b, err := os.ReadFile("testdata/vectors.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var v vectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		tb.Fatal(err)
-	}
+	crypttest.LoadJSON(tb, "testdata/vectors.json", &v)
 	return &v
 }
 
@@ -172,7 +152,7 @@ func TestDeriveMatchesReference(t *testing.T) {
 		}
 	}
 	for _, d := range []string{"0011223344556677", "00112233445566778899AABBCCDDEEFF"} {
-		data := mustHex(d)
+		data := crypttest.MustHex(d)
 		cases = append(cases, tc{
 			name: fmt.Sprintf("encrypt data/%d bytes", len(data)),
 			req:  perso.DeriveRequest{Master: f.imk, Method: perso.MethodEncryptData, Data: data},
@@ -181,7 +161,7 @@ func TestDeriveMatchesReference(t *testing.T) {
 		})
 	}
 	for _, n := range []int{16, 32} {
-		data := mustHex("F0E1D2C3B4A5968778695A4B3C2D1E0F0123456789ABCDEFFEDCBA9876543210")[:n]
+		data := crypttest.MustHex("F0E1D2C3B4A5968778695A4B3C2D1E0F0123456789ABCDEFFEDCBA9876543210")[:n]
 		typ, _ := aesKeyType(n)
 		cases = append(cases, tc{
 			name: fmt.Sprintf("encrypt data/AES/%d bytes", n),
@@ -194,7 +174,7 @@ func TestDeriveMatchesReference(t *testing.T) {
 			typ: typ,
 		})
 	}
-	kdd := mustHex("00FF1122334455667788")
+	kdd := crypttest.MustHex("00FF1122334455667788")
 	for k := perso.GPKeyENC; k <= perso.GPKeyDEK; k++ {
 		cases = append(cases,
 			tc{fmt.Sprintf("CPS/%d", k), perso.DeriveRequest{Master: f.kmc, Method: perso.MethodCPS, Data: kdd, Key: k},
@@ -276,7 +256,7 @@ func TestDeriveErrors(t *testing.T) {
 // algorithm 3 / ARPC method 1.
 func TestCryptogram(t *testing.T) {
 	f := fixtureFor(t)
-	cdol := mustHex("0000000020000000000000000124000000800001241103090038048230E5800000158D0F0011223344556677")
+	cdol := crypttest.MustHex("0000000020000000000000000124000000800001241103090038048230E5800000158D0F0011223344556677")
 	for _, n := range []int{1, 7, 8, 9, 29, 43} {
 		for _, m := range []perso.Method{perso.MethodEMVOptionA, perso.MethodEMVOptionB} {
 			pan, psn, atc := "12345678901234567", uint8(1), uint16(0x001C)

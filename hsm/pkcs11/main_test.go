@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/internal/crypt"
+	"github.com/cardperso/perso/internal/crypt/crypttest"
 )
 
 // The tests run against the token that PERSO_PKCS11_MODULE,
@@ -47,20 +47,12 @@ type fixture struct {
 }
 
 var (
-	imkValue    = mustHex("0123456789ABCDEFFEDCBA9876543210")
-	kmcValue    = mustHex("404142434445464748494A4B4C4D4E4F")
-	mkAESValue  = mustHex("603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4")
-	kekValue    = mustHex("000102030405060708090A0B0C0D0E0F")
+	imkValue    = crypttest.MustHex("0123456789ABCDEFFEDCBA9876543210")
+	kmcValue    = crypttest.MustHex("404142434445464748494A4B4C4D4E4F")
+	mkAESValue  = crypttest.MustHex("603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4")
+	kekValue    = crypttest.MustHex("000102030405060708090A0B0C0D0E0F")
 	errNoModule = errors.New("no PKCS#11 module: set PERSO_PKCS11_MODULE, PERSO_PKCS11_TOKEN and PERSO_PKCS11_PIN, install SoftHSM2, or run ./scripts/test")
 )
-
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))

@@ -2,6 +2,7 @@ package pkcs11
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -42,6 +43,9 @@ func (m *Module) Seal(ctx context.Context, kek perso.KEKID, clear []byte) (perso
 
 // wrapValue wraps a clear value as the scheme wraps values.
 func (m *Module) wrapValue(s *session, kek keyInfo, scheme perso.Scheme, clear []byte) ([]byte, error) {
+	if scheme == perso.SchemeAESKW && len(clear)%8 != 0 && !m.feat.kwpExact {
+		return m.wrapPadEmulated(s, kek, clear)
+	}
 	mk, v := uint(p11.CKM_AES_KEY_WRAP_PAD), clear
 	if scheme == perso.SchemeDES3ECB {
 		mk, v = p11.CKM_DES3_ECB, crypt.Pad(clear, 8, crypt.Pad2)
@@ -54,6 +58,65 @@ func (m *Module) wrapValue(s *session, kek keyInfo, scheme perso.Scheme, clear [
 	defer m.destroy(s, h)
 	w, err := m.ctx.WrapKey(s.h, mech(mk, nil), kek.h, h)
 	return w, fail("C_WrapKey of a value", err)
+}
+
+// wrapPadEmulated computes RFC 5649 key wrap with padding for a value whose
+// length is not a multiple of 8, for tokens whose CKM_AES_KEY_WRAP_PAD
+// zero-pads the value before wrapping and so records the padded length
+// (SoftHSM2 2.6: the result opens to the value followed by zero bytes).
+// It runs the wrapping function of RFC 3394 section 2.2.1 with the
+// alternative initial value of RFC 5649 section 3, A65959A6 || MLI, one
+// AES block encryption under the KEK at a time: C_WrapKey with
+// CKM_AES_CBC and a zero IV of a 16-byte secret is AES-ECB of it. Seal's
+// value is clear on the host already; only the KEK stays in the token.
+func (m *Module) wrapPadEmulated(s *session, kek keyInfo, clear []byte) ([]byte, error) {
+	if !m.feat.aesCBC {
+		return nil, fmt.Errorf("pkcs11: %w: the token's CKM_AES_KEY_WRAP_PAD is not RFC 5649 for a %d-byte value and it cannot wrap with CKM_AES_CBC", perso.ErrUnsupported, len(clear))
+	}
+	n := (len(clear) + 7) / 8
+	out := make([]byte, 8*(n+1))
+	copy(out, []byte{0xA6, 0x59, 0x59, 0xA6})
+	binary.BigEndian.PutUint32(out[4:8], uint32(len(clear)))
+	copy(out[8:], clear)
+	block := make([]byte, 16)
+	defer crypt.Zero(block)
+	ecb := func() error { // block = AES(KEK, block)
+		h, err := m.importKey(s, p11.CKK_GENERIC_SECRET, block)
+		if err != nil {
+			return err
+		}
+		defer m.destroy(s, h)
+		w, err := m.ctx.WrapKey(s.h, mech(p11.CKM_AES_CBC, make([]byte, 16)), kek.h, h)
+		if err != nil || len(w) != 16 {
+			return fail("AES block under the KEK (CKM_AES_CBC wrap)", err)
+		}
+		copy(block, w)
+		return nil
+	}
+	if n == 1 { // RFC 5649 section 4.1: one ECB block of AIV || P
+		copy(block, out)
+		if err := ecb(); err != nil {
+			crypt.Zero(out)
+			return nil, err
+		}
+		copy(out, block)
+		return out, nil
+	}
+	a, r := out[:8], out[8:]
+	for j := 0; j < 6; j++ {
+		for i := 0; i < n; i++ {
+			copy(block, a)
+			copy(block[8:], r[8*i:8*i+8])
+			if err := ecb(); err != nil {
+				crypt.Zero(out)
+				return nil, err
+			}
+			t := uint64(n*j + i + 1)
+			binary.BigEndian.PutUint64(a, binary.BigEndian.Uint64(block[:8])^t)
+			copy(r[8*i:8*i+8], block[8:])
+		}
+	}
+	return out, nil
 }
 
 // NewMACKey generates a MAC key in the token (C_GenerateKey: AES-128 for
@@ -143,9 +206,9 @@ func (m *Module) mac(s *session, key perso.ProtectedKey, data []byte) ([]byte, e
 	// Under 3DES-ECB the first 8 wrapped bytes are the left half alone, so
 	// they unwrap twice over into K1 || K1 (see retailMAC).
 	ll := append(clone(key.Wrapped[:8]), key.Wrapped[:8]...)
-	left, err := m.ctx.UnwrapKey(s.h, mech(p11.CKM_DES3_ECB, nil), kek.h, ll, sessionKey(p11.CKK_DES2, 0, p11.CKA_ENCRYPT))
+	left, err := m.unwrap(s, p11.CKM_DES3_ECB, kek, ll, sessionKey(p11.CKK_DES2, 0, p11.CKA_ENCRYPT), "the MAC key's left half")
 	if err != nil {
-		return nil, fail("C_UnwrapKey of the MAC key's left half", err)
+		return nil, err
 	}
 	defer m.destroy(s, left)
 	return m.retailMAC(s, left, k, crypt.Pad(data, 8, crypt.Pad2))
@@ -170,10 +233,10 @@ func (m *Module) unwrapKey(s *session, kek keyInfo, key perso.ProtectedKey, usag
 	if key.KEK.Scheme == perso.SchemeDES3ECB && !slices.Contains(usage, p11.CKA_ENCRYPT) {
 		usage = append(usage, p11.CKA_ENCRYPT)
 	}
-	h, err := m.ctx.UnwrapKey(s.h, mech(keyWrapMech(key.KEK.Scheme), nil), kek.h, key.Wrapped,
-		sessionKey(ckKeyType(key.Type), 0, usage...))
+	h, err := m.unwrap(s, keyWrapMech(key.KEK.Scheme), kek, key.Wrapped, sessionKey(ckKeyType(key.Type), 0, usage...),
+		fmt.Sprintf("a %s key under %s", key.Type, key.KEK.Label()))
 	if err != nil {
-		return 0, fail(fmt.Sprintf("C_UnwrapKey of a %s key under %s", key.Type, key.KEK.Label()), err)
+		return 0, err
 	}
 	if key.KEK.Scheme == perso.SchemeDES3ECB {
 		kcv, err := m.kcv(s, h, true)
@@ -186,4 +249,19 @@ func (m *Module) unwrapKey(s *session, kek keyInfo, key perso.ProtectedKey, usag
 		}
 	}
 	return h, nil
+}
+
+// unwrap runs C_UnwrapKey of caller-supplied data. A token that reports a
+// failed integrity check as CKR_GENERAL_ERROR (SoftHSM2 does) has that
+// error read as bad input, like CKR_WRAPPED_KEY_INVALID: the data does
+// not open under the KEK.
+func (m *Module) unwrap(s *session, mechanism uint, kek keyInfo, wrapped []byte, template []*p11.Attribute, what string) (p11.ObjectHandle, error) {
+	if len(wrapped) == 0 { // miekg/pkcs11 indexes wrapped[0]
+		return 0, fmt.Errorf("pkcs11: %w: %s: empty wrapped value", perso.ErrBadInput, what)
+	}
+	h, err := m.ctx.UnwrapKey(s.h, mech(mechanism, nil), kek.h, wrapped, template)
+	if isCKR(err, p11.CKR_GENERAL_ERROR) {
+		return 0, fmt.Errorf("pkcs11: C_UnwrapKey of %s: %w: it does not open under the KEK (%w)", what, perso.ErrBadInput, err)
+	}
+	return h, fail("C_UnwrapKey of "+what, err)
 }

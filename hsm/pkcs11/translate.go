@@ -39,8 +39,10 @@ func checkChannel(req perso.SessionKeyRequest) error {
 		if req.Method != 0 && req.Method != perso.MethodSCP03KDF {
 			return fmt.Errorf("pkcs11: %w: SCP03 card keys by %s", perso.ErrBadInput, req.Method)
 		}
-		if len(req.Context) != 16 && len(req.Context) != 32 {
-			return fmt.Errorf("pkcs11: %w: SCP03 context (host || card challenge) is %d bytes, want 16 or 32", perso.ErrBadInput, len(req.Context))
+		// The context is host || card challenge, 16 or 32 bytes in a
+		// session; the KDF is defined for any, and test vectors use others.
+		if len(req.Context) == 0 || len(req.Context) > 64 {
+			return fmt.Errorf("pkcs11: %w: SCP03 context (host || card challenge) is %d bytes, want 1 to 64", perso.ErrBadInput, len(req.Context))
 		}
 	default:
 		return fmt.Errorf("pkcs11: %w: %s", perso.ErrUnsupported, req.SCP)
@@ -187,13 +189,7 @@ func (m *Module) scp03Keys(s *session, kmc keyInfo, ch *channel, context []byte,
 		if own {
 			defer m.destroy(s, static)
 		}
-		// label (11 zero bytes || constant) || 00 || L (2) || i || context
-		in := make([]byte, 16+len(context))
-		in[11] = constant
-		bits := 8 * keyLen
-		in[13], in[14] = byte(bits>>8), byte(bits)
-		copy(in[16:], context)
-		return m.counterCMAC(s, static, in, 15, keyLen)
+		return m.scp03Session(s, static, constant, context, keyLen)
 	}
 	var err error
 	if out.ENC, err = derive(perso.GPKeyENC, kdf.SCP03SENC); err != nil {
@@ -213,6 +209,20 @@ func (m *Module) scp03Keys(s *session, kmc keyInfo, ch *channel, context []byte,
 		out.DEK, err = m.counterCMAC(s, kmc.h, append([]byte{0}, scp03Fixed(ch.kdd, perso.GPKeyDEK)...), 0, keyLen)
 	}
 	return err
+}
+
+// scp03Session derives an SCP03 session key of n bytes from the static
+// key with the data derivation scheme of GP Amendment D 4.1.5 (NIST SP
+// 800-108 counter mode, AES-CMAC): the PRF input is the label (eleven zero
+// bytes and the derivation constant), a zero separator, L (the output
+// length in bits, 2 bytes), the counter i and the context.
+func (m *Module) scp03Session(s *session, static p11.ObjectHandle, constant byte, context []byte, n int) ([]byte, error) {
+	in := make([]byte, 16+len(context))
+	in[11] = constant
+	bits := 8 * n
+	in[13], in[14] = byte(bits>>8), byte(bits)
+	copy(in[16:], context)
+	return m.counterCMAC(s, static, in, 15, n)
 }
 
 // cardDEK returns the DEK that Translate encrypts under, as a token
@@ -317,9 +327,9 @@ func (m *Module) translateInToken(s *session, kek keyInfo, id perso.KEKID, parts
 		if id.Scheme != perso.SchemeAESKW { // 3DES values carry padding to remove
 			return nil, nil
 		}
-		h, err := m.ctx.UnwrapKey(s.h, mech(p11.CKM_AES_KEY_WRAP_PAD, nil), kek.h, parts.Wrapped, sessionKey(p11.CKK_GENERIC_SECRET, 0))
+		h, err := m.unwrap(s, p11.CKM_AES_KEY_WRAP_PAD, kek, parts.Wrapped, sessionKey(p11.CKK_GENERIC_SECRET, 0), "a value under "+id.Label())
 		if err != nil {
-			return nil, fail("C_UnwrapKey of a value under "+id.Label(), err)
+			return nil, err
 		}
 		hs = append(hs, h)
 		got, err := m.ctx.GetAttributeValue(s.h, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE_LEN, nil)})
@@ -450,15 +460,7 @@ func (m *Module) openSealed(s *session, kek keyInfo, id perso.KEKID, parts perso
 			return nil, fmt.Errorf("pkcs11: %w: RSA component under a 3DES KEK", perso.ErrUnsupported)
 		}
 		attr := crtOrder[5-parts.Component].attr
-		t := []*p11.Attribute{
-			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
-			p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
-			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_PRIVATE, false),
-			p11.NewAttribute(p11.CKA_SENSITIVE, false),
-			p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
-		}
-		vs, err := m.unwrapRead(s, kek, p11.CKM_AES_KEY_WRAP_PAD, parts.Wrapped, t, attr, p11.CKA_MODULUS)
+		vs, err := m.unwrapRead(s, kek, p11.CKM_AES_KEY_WRAP_PAD, parts.Wrapped, cardPrivateKey(false), attr, p11.CKA_MODULUS)
 		if err != nil {
 			return nil, err
 		}
@@ -480,12 +482,9 @@ func (m *Module) openSealed(s *session, kek keyInfo, id perso.KEKID, parts perso
 // unwrapRead unwraps into a readable session object, reads the
 // attributes and destroys the object. The caller zeroes what it gets.
 func (m *Module) unwrapRead(s *session, kek keyInfo, mechanism uint, wrapped []byte, template []*p11.Attribute, attrs ...uint) ([][]byte, error) {
-	if len(wrapped) == 0 { // miekg/pkcs11 indexes wrapped[0]
-		return nil, fmt.Errorf("pkcs11: %w: empty wrapped value", perso.ErrBadInput)
-	}
-	h, err := m.ctx.UnwrapKey(s.h, mech(mechanism, nil), kek.h, wrapped, template)
+	h, err := m.unwrap(s, mechanism, kek, wrapped, template, "a sealed secret")
 	if err != nil {
-		return nil, fail("C_UnwrapKey", err)
+		return nil, err
 	}
 	defer m.destroy(s, h)
 	want := make([]*p11.Attribute, len(attrs))
