@@ -48,11 +48,12 @@ type TagInfo struct {
 }
 
 // LookupTag returns the dictionary entry for t: the data elements and
-// templates of EMV Book 3 Annex A, and the payment-system tags (9F50 to
-// 9F7F, which EMV leaves to each payment system) that the Visa VSDC and
-// stored-value profiles of this module use, named as Visa names them. Where
-// another payment system gives the same tag a meaning that carries the PAN
-// (9F6B), the entry is marked with the stricter sensitivity.
+// templates of EMV Book 3 Annex A; the track 1 data (56) of the contactless
+// kernels; and the payment-system tags (9F50 to 9F7F, which EMV leaves to
+// each payment system) that the Visa VSDC and stored-value profiles of this
+// module use, named as Visa names them. Where another payment system gives
+// the same tag a meaning that carries the PAN (9F6B, Mastercard's track 2
+// data), the entry has the stricter sensitivity.
 func LookupTag(t Tag) (TagInfo, bool) {
 	i, ok := emvTags[t]
 	return i, ok
@@ -264,7 +265,7 @@ func SecretDGI(tag uint16) bool { return tag>>12 == 0x8 }
 var cpsDGIs = map[uint16]string{
 	0x8000: "Application DES keys (AC, SMI, SMC)",
 	0x8001: "Application keys, second set (scheme-specific)",
-	0x8010: "Reference PIN block",
+	0x8010: "Offline PIN block (reference PIN)",
 	0x8201: "ICC private key CRT constant q^-1 mod p",
 	0x8202: "ICC private key CRT constant d mod (q-1)",
 	0x8203: "ICC private key CRT constant d mod (p-1)",

@@ -81,7 +81,7 @@ func TestDGIDictionary(t *testing.T) {
 		{0x01FF, "", false}, // record FF
 		{0x8000, "Application DES keys (AC, SMI, SMC)", true},
 		{0x9000, "Key check values of DGI 8000", false},
-		{0x8010, "Reference PIN block", true},
+		{0x8010, "Offline PIN block (reference PIN)", true},
 		{0x9010, "PIN try counter and PIN try limit", false},
 		{0x8201, "ICC private key CRT constant q^-1 mod p", true},
 		{0x8202, "ICC private key CRT constant d mod (q-1)", true},
