@@ -70,9 +70,10 @@
 // and every KEK its chip applications are protected under, with the KEK's
 // check value so the bureau can check before it starts that its security
 // module holds that KEK ([Header]). A reader refuses a version other than
-// [FormatVersion]. Names (profiles and counters) are printable ASCII without
-// spaces; no profile, KEK or counter appears twice, and counters are in
-// ascending order of name.
+// [FormatVersion]. The creation time is required (0001-01-01, Go's zero
+// time, is refused). Names (profiles and counters) are printable ASCII
+// without spaces; no profile, KEK or counter appears twice, and counters are
+// in ascending order of name.
 //
 // A record is one card: its MIC groups, each MIC at most once, in the order
 // the issuer wrote them ([Record]). MICs 01 chip, 02 magnetic stripe, 03
@@ -90,8 +91,11 @@
 //	        || macLen(1)=08 || MAC(8)
 //
 // The DGIs are stored on the card in the order given. Those listed as secret
-// each occur once in the sequence and hold a [Sealed] value; the others are
-// in clear. The application's KEK must be one the header lists. The MAC
+// each occur once in the sequence and hold a [Sealed] value whose wrapped
+// lengths are ones the KEK's scheme produces; the others are in clear. AIDs
+// are unique within a card. The application's KEK must be one the header
+// lists, and the MAC key's type must suit the scheme's MAC (AES for
+// [SchemeAESKW], DES2 for [SchemeDES3ECB]); [App] lists every rule. The MAC
 // covers the bytes from aidLen through the wrapped MAC key, under the MAC
 // key: AES-CMAC (NIST SP 800-38B) truncated to 8 bytes with [SchemeAESKW],
 // ISO/IEC 9797-1 MAC algorithm 3 with padding method 2 with
@@ -104,9 +108,11 @@
 // the file before the digest. Nothing may follow it. A [Reader] returns
 // io.EOF only once the count and the digest have been checked.
 //
-// Errors are *[FormatError]s that name the record, the byte offset and the
+// Errors are *[FormatError] values that name the record, the byte offset and the
 // field, and wrap one of [ErrTruncated], [ErrTooLong], [ErrMagic],
 // [ErrVersion], [ErrMalformed], [ErrTrailer], [ErrCount] and [ErrDigest].
+// A record whose frame is intact but whose content is bad is reported with
+// [ErrBadRecord] as well, and reading goes on with the next record.
 //
 // # Worked example
 //

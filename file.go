@@ -528,7 +528,7 @@ func (r *Reader) Trailer() *Trailer { return r.trailer }
 // checks the record count, the digest and that nothing follows, and only
 // then returns io.EOF.
 //
-// Errors are *[FormatError]s, which name the record index and byte offset.
+// Errors are *[FormatError] values, which name the record index and byte offset.
 // One that wraps [ErrBadRecord] concerns that record's content alone (a
 // malformed group or chip application, a KEK the header does not list): the
 // record is skipped and the next call goes on with the following one. Any

@@ -23,7 +23,7 @@ type Record struct {
 // ParseRecord parses the bytes of one record (without the length that
 // frames it in a file): its MIC groups, and the chip group's [ChipData] if
 // there is one, which it checks but does not keep. Errors are
-// *[FormatError]s with offsets relative to b.
+// *[FormatError] values with offsets relative to b.
 func ParseRecord(b []byte) (*Record, error) {
 	r, err := parseRecord(b, nil)
 	if err != nil {
@@ -316,7 +316,7 @@ func (b *builder) app(i int, a *App) {
 }
 
 // ParseChipData parses the data of a chip group and checks every rule of
-// [App]. Errors are *[FormatError]s with offsets relative to b. The result
+// [App]. Errors are *[FormatError] values with offsets relative to b. The result
 // aliases b.
 func ParseChipData(b []byte) (*ChipData, error) {
 	cd, err := parseChipData(b, nil)
