@@ -139,6 +139,13 @@ type Card struct {
 	Record *Record
 	// Batch is the header of the batch file the record comes from.
 	Batch *Header
+	// Conn is the connection to the card's chip, for the chip module; nil
+	// when the station has no chip reader. Its APDU count is the audit
+	// log's.
+	Conn *Conn
+	// Identity is what a module learned of the card's identity, such as
+	// the chip's key diversification data, for the audit log.
+	Identity string
 }
 
 // Module processes the MIC groups of one kind for a personalization

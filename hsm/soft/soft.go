@@ -203,8 +203,9 @@ func (m *Module) GenerateKEK(id perso.KEKID) ([3]byte, error) {
 	return m.ImportKEK(id, b)
 }
 
-// KEKCheckValue returns the KCV of a KEK, which a batch header records.
-func (m *Module) KEKCheckValue(id perso.KEKID) ([3]byte, error) {
+// KEKCheckValue returns the KCV of a KEK, which a batch header records
+// and the Personalizer checks before the first record.
+func (m *Module) KEKCheckValue(ctx context.Context, id perso.KEKID) ([3]byte, error) {
 	e, err := m.kek(id)
 	if err != nil {
 		return [3]byte{}, err

@@ -1,0 +1,382 @@
+package perso
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Station is one chip personalization station of a machine: a reader that
+// a card feeder fills, or a maker of virtual cards.
+//
+// Insert blocks until the next blank card is in the station and returns a
+// transport to it, or an error if the station cannot give one (the
+// station then takes no further record). Eject ends the card's session and
+// sends the card on: ok is false for a card that failed, which a machine
+// diverts to its reject hopper. A Station is used by one goroutine.
+type Station interface {
+	Name() string
+	Insert(ctx context.Context) (Transport, error)
+	Eject(t Transport, ok bool) error
+}
+
+// Outcomes of a record in the audit log.
+const (
+	OutcomePersonalized = "personalized"
+	OutcomeRejected     = "rejected" // refused before any card was touched
+	OutcomeFailed       = "failed"   // a card was touched and did not complete
+)
+
+// AuditEntry is one record's line in the audit log (JSON): its outcome and
+// what a bureau's audit trail needs, with the PAN masked and no secret.
+type AuditEntry struct {
+	Index    int      `json:"index"`
+	PAN      string   `json:"pan,omitempty"`
+	Card     string   `json:"card,omitempty"`
+	Station  string   `json:"station,omitempty"`
+	Apps     []string `json:"apps,omitempty"`
+	Outcome  string   `json:"outcome"`
+	Reason   string   `json:"reason,omitempty"`
+	SW       string   `json:"sw,omitempty"`
+	APDU     int      `json:"apdu,omitempty"` // the failing APDU's number in the card session
+	APDUs    int      `json:"apdus"`
+	Duration float64  `json:"duration_ms"`
+}
+
+// PersoSummary accounts for every record of a batch:
+// Records == Personalized + Rejected + Failed.
+type PersoSummary struct {
+	Records      int
+	Personalized int
+	Rejected     int
+	Failed       int
+	APDUs        int
+	Elapsed      time.Duration
+}
+
+// Personalizer is the bureau side of personalization (DESIGN section 3): it
+// checks a whole batch file, structure, trailer and every application's
+// MAC, before it touches a card; then it hands each record to a station,
+// dispatches each MIC group to the Module registered for its MIC (the
+// [ChipModule] for the chip), optionally verifies the card, and writes one
+// audit line per record in record order.
+type Personalizer struct {
+	// Translator checks application MACs; the chip module uses its own.
+	Translator Translator
+	// Modules processes the MIC groups. A record with a group whose MIC
+	// has no module is rejected; the cardholder data group ([MICCardData])
+	// needs none.
+	Modules *Registry
+	// Audit receives the audit log; nil writes none.
+	Audit io.Writer
+	// Verify, when set, checks each personalized card over t as a terminal
+	// would (emv.VerifyCard, vsvc.VerifyPurse); an error fails the record.
+	Verify func(ctx context.Context, card *Card, t Transport) error
+	// Progress, when set, is called after each record, from one goroutine.
+	Progress func(PersoSummary)
+}
+
+// BatchError is a batch file that the Personalizer refuses whole, before
+// any card: a framing, trailer or header fault, or a KEK the security
+// module does not hold.
+type BatchError struct {
+	Err error
+}
+
+func (e *BatchError) Error() string { return "perso: batch refused: " + e.Err.Error() }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// CheckResult is what Check learned of a batch: its header and trailer,
+// and the records refused, by index.
+type CheckResult struct {
+	Header   *Header
+	Trailer  *Trailer
+	Records  int
+	Rejected map[int]error
+}
+
+// KEKChecker is implemented by security modules that report a KEK's check
+// value (both backends of this module do), which lets the Personalizer
+// refuse a batch before its first record when the module's KEK differs
+// from the batch's. KEKCheckValue returns an error wrapping ErrNoSuchKey
+// for a KEK the module does not hold.
+type KEKChecker interface {
+	KEKCheckValue(ctx context.Context, id KEKID) ([3]byte, error)
+}
+
+// Check reads a whole batch file and checks it as the Personalizer does
+// before touching a card: header, framing, trailer digest and count, the
+// KEKs against the security module, each record's groups against the
+// modules, and each application's MAC. Faults of the file as a whole
+// return a *BatchError; bad records are listed in the result.
+func (p *Personalizer) Check(ctx context.Context, r io.Reader) (*CheckResult, error) {
+	br, err := NewReader(r)
+	if err != nil {
+		return nil, &BatchError{err}
+	}
+	res := &CheckResult{Header: br.Header(), Rejected: map[int]error{}}
+	if kc, ok := p.Translator.(KEKChecker); ok {
+		for _, k := range res.Header.KEKs {
+			kcv, err := kc.KEKCheckValue(ctx, k.KEK)
+			if err != nil {
+				return nil, &BatchError{fmt.Errorf("KEK %s: %w", k.KEK, err)}
+			}
+			if kcv != k.KCV {
+				return nil, &BatchError{fmt.Errorf("KEK %s: the security module's KEK has KCV %X, the batch's %X", k.KEK, kcv[:], k.KCV[:])}
+			}
+		}
+	}
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rec, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &BatchError{err}
+		}
+		res.Records++
+		if err := p.checkRecord(ctx, rec); err != nil {
+			if errors.Is(err, ErrNoSuchKey) {
+				return nil, &BatchError{fmt.Errorf("record %d: %w", i, err)}
+			}
+			res.Rejected[i] = err
+		}
+	}
+	res.Trailer = br.Trailer()
+	return res, nil
+}
+
+// checkRecord checks one record's groups and MACs.
+func (p *Personalizer) checkRecord(ctx context.Context, rec *Record) error {
+	for _, g := range rec.Groups {
+		if g.MIC == MICCardData {
+			continue
+		}
+		if _, ok := p.Modules.Lookup(g.MIC); !ok {
+			return fmt.Errorf("no module for MIC %02X (%s)", uint8(g.MIC), g.MIC)
+		}
+	}
+	cd, err := rec.Chip()
+	if err != nil || cd == nil {
+		return err
+	}
+	return checkApps(ctx, p.Translator, cd)
+}
+
+// persoJob is one record on its way to a station.
+type persoJob struct {
+	index int
+	rec   *Record
+	entry AuditEntry
+}
+
+// Run personalizes a batch: it checks the whole file first (Check), then
+// reads it again and personalizes each good record on the stations, one
+// goroutine per station, records handed out in order from one queue. Every
+// record ends in the audit log as personalized, rejected or failed, in
+// record order. Run returns when every record is accounted for, or with a
+// *BatchError before any card is touched, or with ctx's error once the
+// records in progress are finished (the rest then count as neither).
+func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ...Station) (*PersoSummary, error) {
+	start := time.Now()
+	if len(stations) == 0 {
+		return nil, errors.New("perso: no stations")
+	}
+	if p.Modules == nil {
+		return nil, errors.New("perso: no modules")
+	}
+	chk, err := p.Check(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := batch.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("perso: rewinding the batch: %w", err)
+	}
+	br, err := NewReader(batch)
+	if err != nil {
+		return nil, &BatchError{err}
+	}
+	hdr := br.Header()
+
+	todo := make(chan *persoJob)
+	done := make(chan *persoJob, len(stations))
+	var wg sync.WaitGroup
+	for _, st := range stations {
+		wg.Add(1)
+		go func(st Station) {
+			defer wg.Done()
+			broken := false
+			for j := range todo {
+				if broken {
+					j.entry.Outcome, j.entry.Reason = OutcomeRejected, fmt.Sprintf("station %s is out of service", st.Name())
+					done <- j
+					continue
+				}
+				broken = p.personalize(ctx, st, hdr, j)
+				done <- j
+			}
+		}(st)
+	}
+	var feedErr error
+	go func() {
+		defer close(todo)
+		for i := 0; ; i++ {
+			rec, err := br.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				feedErr = &BatchError{err} // the file changed between the passes
+				return
+			}
+			j := &persoJob{index: i, rec: rec, entry: AuditEntry{Index: i}}
+			if c, err := CardDataOf(rec); err == nil {
+				j.entry.PAN = MaskPAN(c.PAN)
+			}
+			if cd, err := rec.Chip(); err == nil && cd != nil {
+				for _, a := range cd.Apps {
+					j.entry.Apps = append(j.entry.Apps, strings.ToUpper(hex.EncodeToString(a.AID)))
+				}
+			}
+			if err := chk.Rejected[i]; err != nil {
+				j.entry.Outcome, j.entry.Reason = OutcomeRejected, err.Error()
+				done <- j
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			todo <- j
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+
+	sum := &PersoSummary{}
+	var enc *json.Encoder
+	if p.Audit != nil {
+		enc = json.NewEncoder(p.Audit)
+	}
+	pending := map[int]*persoJob{}
+	next := 0
+	var auditErr error
+	for j := range done {
+		pending[j.index] = j
+		for {
+			j, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			sum.Records++
+			sum.APDUs += j.entry.APDUs
+			switch j.entry.Outcome {
+			case OutcomePersonalized:
+				sum.Personalized++
+			case OutcomeFailed:
+				sum.Failed++
+			default:
+				sum.Rejected++
+			}
+			if enc != nil && auditErr == nil {
+				auditErr = enc.Encode(&j.entry)
+			}
+			if p.Progress != nil {
+				s := *sum
+				s.Elapsed = time.Since(start)
+				p.Progress(s)
+			}
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	switch {
+	case feedErr != nil:
+		return sum, feedErr
+	case auditErr != nil:
+		return sum, fmt.Errorf("perso: writing the audit log: %w", auditErr)
+	case ctx.Err() != nil:
+		return sum, ctx.Err()
+	}
+	return sum, nil
+}
+
+// personalize runs one record on a station and fills its audit entry. It
+// reports whether the station is out of service.
+func (p *Personalizer) personalize(ctx context.Context, st Station, hdr *Header, j *persoJob) (broken bool) {
+	t0 := time.Now()
+	e := &j.entry
+	e.Station = st.Name()
+	defer func() { e.Duration = float64(time.Since(t0).Microseconds()) / 1000 }()
+	t, err := st.Insert(ctx)
+	if err != nil {
+		e.Outcome, e.Reason = OutcomeRejected, fmt.Sprintf("station %s: %v", st.Name(), err)
+		return true
+	}
+	card := &Card{Index: j.index, Record: j.rec, Batch: hdr, Conn: NewConn(t)}
+	err = p.runModules(ctx, card)
+	extra := 0
+	if err == nil && p.Verify != nil {
+		ct := &countingTransport{t: t}
+		err = p.Verify(ctx, card, ct)
+		extra = ct.n
+		if err != nil {
+			err = fmt.Errorf("verification: %w", err)
+		}
+	}
+	e.Card = card.Identity
+	e.APDUs = card.Conn.Count() + extra
+	if err != nil {
+		e.Outcome, e.Reason = OutcomeFailed, err.Error()
+		var ae *APDUError
+		if errors.As(err, &ae) {
+			e.APDU = ae.Index
+		}
+		var sw *SWError
+		if errors.As(err, &sw) {
+			e.SW = fmt.Sprintf("%04X", sw.SW)
+		}
+	} else {
+		e.Outcome = OutcomePersonalized
+	}
+	if ejErr := st.Eject(t, err == nil); ejErr != nil && err == nil {
+		e.Outcome, e.Reason = OutcomeFailed, fmt.Sprintf("eject: %v", ejErr)
+	}
+	return false
+}
+
+// runModules hands each group of the record to its module, in record order.
+func (p *Personalizer) runModules(ctx context.Context, card *Card) error {
+	for _, g := range card.Record.Groups {
+		if g.MIC == MICCardData {
+			continue
+		}
+		m, ok := p.Modules.Lookup(g.MIC)
+		if !ok {
+			return fmt.Errorf("no module for MIC %02X", uint8(g.MIC))
+		}
+		if err := m.Personalize(ctx, card, g); err != nil {
+			return fmt.Errorf("%s: %w", g.MIC, err)
+		}
+	}
+	return nil
+}
+
+// countingTransport counts the APDUs a verification sends.
+type countingTransport struct {
+	t Transport
+	n int
+}
+
+func (c *countingTransport) Transmit(cmd []byte) ([]byte, error) {
+	c.n++
+	return c.t.Transmit(cmd)
+}
