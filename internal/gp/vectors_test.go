@@ -8,31 +8,32 @@ import (
 	"testing"
 
 	"github.com/cardperso/perso/internal/crypt"
+	"github.com/cardperso/perso/internal/crypt/crypttest"
 	"github.com/google/go-cmp/cmp"
 )
 
 type gpproKeys struct {
 	Source string
 	SCP02  struct {
-		Static       hexBytes
-		Sequence     hexBytes
-		SENC         hexBytes `json:"s_enc"`
-		SENCKcv      hexBytes `json:"s_enc_kcv"`
-		CMAC         hexBytes `json:"c_mac"`
-		CMACKcv      hexBytes `json:"c_mac_kcv"`
-		SDEK         hexBytes `json:"s_dek"`
-		SDEKKcv      hexBytes `json:"s_dek_kcv"`
-		RMACKcv      hexBytes `json:"r_mac_kcv"`
-		DEKPlain     hexBytes `json:"dek_plain"`
-		DEKEncrypted hexBytes `json:"dek_encrypted"`
+		Static       crypttest.Hex
+		Sequence     crypttest.Hex
+		SENC         crypttest.Hex `json:"s_enc"`
+		SENCKcv      crypttest.Hex `json:"s_enc_kcv"`
+		CMAC         crypttest.Hex `json:"c_mac"`
+		CMACKcv      crypttest.Hex `json:"c_mac_kcv"`
+		SDEK         crypttest.Hex `json:"s_dek"`
+		SDEKKcv      crypttest.Hex `json:"s_dek_kcv"`
+		RMACKcv      crypttest.Hex `json:"r_mac_kcv"`
+		DEKPlain     crypttest.Hex `json:"dek_plain"`
+		DEKEncrypted crypttest.Hex `json:"dek_encrypted"`
 	}
 	SCP03 struct {
-		Static    hexBytes
-		StaticKcv hexBytes `json:"static_kcv"`
-		Context   hexBytes
-		SENCKcv   hexBytes `json:"s_enc_kcv"`
-		SMACKcv   hexBytes `json:"s_mac_kcv"`
-		SRMACKcv  hexBytes `json:"s_rmac_kcv"`
+		Static    crypttest.Hex
+		StaticKcv crypttest.Hex `json:"static_kcv"`
+		Context   crypttest.Hex
+		SENCKcv   crypttest.Hex `json:"s_enc_kcv"`
+		SMACKcv   crypttest.Hex `json:"s_mac_kcv"`
+		SRMACKcv  crypttest.Hex `json:"s_rmac_kcv"`
 	}
 }
 
@@ -61,7 +62,7 @@ func hexes(bs ...[]byte) []string {
 // encrypts a key under the session DEK (testdata/gppro_keys.json).
 func TestSCP02SessionKeyVectors(t *testing.T) {
 	var v gpproKeys
-	loadJSON(t, "gppro_keys.json", &v)
+	crypttest.LoadJSON(t, "testdata/gppro_keys.json", &v)
 	s := v.SCP02
 	k, err := scp02SessionKeys(Keys{ENC: s.Static, MAC: s.Static, DEK: s.Static}, s.Sequence)
 	if err != nil {
@@ -87,7 +88,7 @@ func TestSCP02SessionKeyVectors(t *testing.T) {
 // with the test's context (testdata/gppro_keys.json).
 func TestSCP03SessionKeyVectors(t *testing.T) {
 	var v gpproKeys
-	loadJSON(t, "gppro_keys.json", &v)
+	crypttest.LoadJSON(t, "testdata/gppro_keys.json", &v)
 	s := v.SCP03
 	k, err := scp03SessionKeys(Keys{ENC: s.Static, MAC: s.Static, DEK: s.Static}, s.Context)
 	if err != nil {
@@ -101,16 +102,16 @@ func TestSCP03SessionKeyVectors(t *testing.T) {
 
 type recordedSession struct {
 	Name                 string
-	Protocol             hexBytes
-	Keys                 struct{ ENC, MAC, DEK hexBytes }
-	AID                  hexBytes
-	InitUpdate           hexBytes `json:"init_update"`
-	InitUpdateResponse   hexBytes `json:"init_update_response"`
-	ExternalAuthenticate hexBytes `json:"external_authenticate"`
+	Protocol             crypttest.Hex
+	Keys                 struct{ ENC, MAC, DEK crypttest.Hex }
+	AID                  crypttest.Hex
+	InitUpdate           crypttest.Hex `json:"init_update"`
+	InitUpdateResponse   crypttest.Hex `json:"init_update_response"`
+	ExternalAuthenticate crypttest.Hex `json:"external_authenticate"`
 	Exchanges            []struct {
-		Command, Wrapped hexBytes
-		Response         hexBytes
-		WrappedResponse  hexBytes `json:"wrapped_response"`
+		Command, Wrapped crypttest.Hex
+		Response         crypttest.Hex
+		WrappedResponse  crypttest.Hex `json:"wrapped_response"`
 	}
 }
 
@@ -119,7 +120,7 @@ func loadRecorded(t *testing.T) []recordedSession {
 		Source   string
 		Sessions []recordedSession
 	}
-	loadJSON(t, "pysim_sessions.json", &v)
+	crypttest.LoadJSON(t, "testdata/pysim_sessions.json", &v)
 	if len(v.Sessions) == 0 {
 		t.Fatal("no sessions in testdata/pysim_sessions.json")
 	}
@@ -222,7 +223,7 @@ func TestRecordedSessionsCard(t *testing.T) {
 			if p.Version == 2 {
 				cfg.Sequence = seq
 				cfg.Rand = bytes.NewReader(want.CardChallenge) // the card's random challenge
-				cfg.AID = unhex(t, "A000000151000000")
+				cfg.AID = crypttest.MustHex("A000000151000000")
 			} else {
 				cfg.Sequence = seq - 1 // the card counts up before it computes the challenge
 			}
@@ -277,19 +278,19 @@ func TestParseInitUpdateResponse(t *testing.T) {
 	}{
 		{"SCP02", "00000000000000000000 70 02 0001 6B4524ABEE7C F32EA3838BC148F3", &InitUpdateResponse{
 			KDD: make([]byte, 10), KeyVersion: 0x70, Protocol: Protocol{Version: 2}, Sequence: []byte{0, 1},
-			CardChallenge: unhex(t, "6B4524ABEE7C"), CardCryptogram: unhex(t, "F32EA3838BC148F3"),
+			CardChallenge: crypttest.MustHex("6B4524ABEE7C"), CardCryptogram: crypttest.MustHex("F32EA3838BC148F3"),
 		}, nil},
 		{"SCP03 pseudo-random", "00010203040506070809 30 03 70 3EB51047495B249F 66C484C1D2EF1948 000002", &InitUpdateResponse{
-			KDD: unhex(t, "00010203040506070809"), KeyVersion: 0x30, Protocol: SCP03_70, Sequence: []byte{0, 0, 2},
-			CardChallenge: unhex(t, "3EB51047495B249F"), CardCryptogram: unhex(t, "66C484C1D2EF1948"),
+			KDD: crypttest.MustHex("00010203040506070809"), KeyVersion: 0x30, Protocol: SCP03_70, Sequence: []byte{0, 0, 2},
+			CardChallenge: crypttest.MustHex("3EB51047495B249F"), CardCryptogram: crypttest.MustHex("66C484C1D2EF1948"),
 		}, nil},
 		{"SCP03 random", "00010203040506070809 30 03 00 3EB51047495B249F 66C484C1D2EF1948", &InitUpdateResponse{
-			KDD: unhex(t, "00010203040506070809"), KeyVersion: 0x30, Protocol: SCP03_00,
-			CardChallenge: unhex(t, "3EB51047495B249F"), CardCryptogram: unhex(t, "66C484C1D2EF1948"),
+			KDD: crypttest.MustHex("00010203040506070809"), KeyVersion: 0x30, Protocol: SCP03_00,
+			CardChallenge: crypttest.MustHex("3EB51047495B249F"), CardCryptogram: crypttest.MustHex("66C484C1D2EF1948"),
 		}, nil},
 		{"SCP03 S16", "00010203040506070809 30 03 71" + "000102030405060708090A0B0C0D0E0F" + "101112131415161718191A1B1C1D1E1F" + "0000FF", &InitUpdateResponse{
-			KDD: unhex(t, "00010203040506070809"), KeyVersion: 0x30, Protocol: Protocol{3, 0x71}, Sequence: []byte{0, 0, 0xFF},
-			CardChallenge: unhex(t, "000102030405060708090A0B0C0D0E0F"), CardCryptogram: unhex(t, "101112131415161718191A1B1C1D1E1F"),
+			KDD: crypttest.MustHex("00010203040506070809"), KeyVersion: 0x30, Protocol: Protocol{3, 0x71}, Sequence: []byte{0, 0, 0xFF},
+			CardChallenge: crypttest.MustHex("000102030405060708090A0B0C0D0E0F"), CardCryptogram: crypttest.MustHex("101112131415161718191A1B1C1D1E1F"),
 		}, nil},
 		{"SCP02 short", "00000000000000000000 70 02 0001 6B4524ABEE7C F32EA3838BC148", nil, ErrLength},
 		{"SCP03 without counter", "00010203040506070809 30 03 70 3EB51047495B249F 66C484C1D2EF1948", nil, ErrLength},
@@ -302,7 +303,7 @@ func TestParseInitUpdateResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := unhex(t, tt.in)
+			in := crypttest.MustHex(tt.in)
 			got, err := ParseInitUpdateResponse(in)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
