@@ -258,7 +258,8 @@ func TestMasking(t *testing.T) {
 		name, got, want string
 	}{
 		{"text", masked.maskText("PAN 4761739001010010, PSN 01, 123456789012 and 12345678901"), "PAN 476173******0010, PSN 01, 123456**9012 and 12345678901"},
-		{"text, 20 digits", masked.maskText("12345678901234567890"), "12345678901234567890"},
+		{"text, 20 digits", masked.maskText("12345678901234567890"), "123456**********7890"},
+		{"hex with a BCD PAN", masked.maskText("5A084761739001010010"), "5A084761******0010"},
 		{"text shown", shown.maskText("4761739001010010"), "4761739001010010"},
 		{"track 2", masked.track2("4761739001010010D27122011234567890"), "476173******0010D2712201**********"},
 		{"track 2 shown", shown.track2("4761739001010010D27122011234567890"), "4761739001010010D27122011234567890"},
@@ -270,6 +271,63 @@ func TestMasking(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestChipDetails prints an application under a 3DES KEK with sealed card
+// keys, key check values in clear, and a DGI that EMV CPS reserves for
+// secrets but that the file carries in clear.
+func TestChipDetails(t *testing.T) {
+	kek := perso.KEKID{Issuer: perso.IssuerID{0x45, 0x12, 0x3F, 0xFF}, Version: 2, Scheme: perso.SchemeDES3ECB}
+	keys, err := perso.SealKeysOf(
+		perso.ProtectedKey{Type: perso.KeyDES2, Wrapped: bytes.Repeat([]byte{0xB1}, 16)},
+		perso.ProtectedKey{Type: perso.KeyDES2, Wrapped: bytes.Repeat([]byte{0xB2}, 16)},
+		perso.ProtectedKey{Type: perso.KeyDES2, Wrapped: bytes.Repeat([]byte{0xB3}, 16)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := perso.App{AID: hexBytes("A0000000031010"), KEK: kek}
+	app.AddDGI(0x0201, hexBytes("7013 57 11 4761739001010010D2712201123456789F"))
+	app.AddSecret(0x8000, keys)
+	app.AddDGI(0x9000, hexBytes("C33013 6F4CA6 BB8179"))
+	app.AddDGI(0x8020, hexBytes("0102030405060708"))
+	app.AddDGI(0x9104, hexBytes("8202 1980 9404 08010100"))
+	app.MACKey = perso.ProtectedKey{KEK: kek, Type: perso.KeyDES2, Wrapped: bytes.Repeat([]byte{0xC4}, 16)}
+	app.MAC = bytes.Repeat([]byte{0x3C}, perso.MACLen)
+	rec := &perso.Record{}
+	if err := rec.PutApp(&app); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := perso.NewWriter(&buf, &perso.Header{Created: time.Unix(1, 0), KEKs: []perso.KEKCheck{{KEK: kek}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := runInspect(t, writeFile(t, buf.Bytes()))
+	for _, want := range []string{
+		"57     Track 2 Equivalent Data: 476173******0010D2712201*********",
+		"DGI 8000 (Application DES keys (AC, SMI, SMC)): protected (3 keys, 3DES-ECB, KEK 45123FFF/v2/3DES-ECB, 65 bytes)",
+		"DGI 9000 (Key check values of DGI 8000), 9 bytes",
+		"C330136F4CA6BB8179",
+		"DGI 8020, 8 bytes: in clear although EMV CPS reserves this DGI for secrets; value not shown",
+		"82     Application Interchange Profile: 1980",
+		"94     Application File Locator (AFL): 08010100",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"B1B1B1", "0102030405060708", "4761739001010010", "123456789"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output shows %s:\n%s", secret, out)
 		}
 	}
 }

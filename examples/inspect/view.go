@@ -187,7 +187,7 @@ func (v view) groups(rec *perso.Record) []groupView {
 		case printable(g.Data):
 			gv.Text = v.maskText(string(g.Data))
 		default:
-			gv.Hex = hexs(g.Data)
+			gv.Hex = v.maskText(hexs(g.Data))
 		}
 		out = append(out, gv)
 	}
@@ -225,10 +225,10 @@ func (v view) dgi(a *perso.App, d perso.DGI) dgiView {
 	case err == nil && len(tlvs) > 0 && (isRecord || allNamed(tlvs)):
 		dv.TLV = v.tlvs(tlvs)
 	case isRecord:
-		dv.Hex = hexs(d.Value)
+		dv.Hex = v.maskText(hexs(d.Value))
 		dv.Note = fmt.Sprintf("record DGI that is not BER-TLV: %v", err)
 	default:
-		dv.Hex = hexs(d.Value)
+		dv.Hex = v.maskText(hexs(d.Value))
 	}
 	return dv
 }
@@ -342,7 +342,9 @@ func (v view) track1(s string) string {
 	return parts[0][:1] + v.pan(parts[0][1:]) + "^" + name + "^" + rest
 }
 
-// maskText masks every run of 12 to 19 digits, the lengths a PAN has.
+// maskText masks every run of 12 digits or more, which may be a PAN (12 to
+// 19 digits) or hold one, keeping the first six and last four. Hex dumps go
+// through it too, which masks a PAN in BCD.
 func (v view) maskText(s string) string {
 	if v.showPAN {
 		return s
@@ -358,7 +360,7 @@ func (v view) maskText(s string) string {
 			i++
 			continue
 		}
-		if n := j - i; n >= 12 && n <= 19 {
+		if j-i >= 12 {
 			b.WriteString(perso.MaskPAN(s[i:j]))
 		} else {
 			b.WriteString(s[i:j])
