@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -56,9 +57,9 @@ func TestDefaultIsTheWorkedExample(t *testing.T) {
 		"KEK             45123FFF/v1/AES-KW, check value C35280",
 		`"476173******0010 J SMITH"`,
 		"application A0000000031010",
-		"5A     Application Primary Account Number (PAN): 476173******0010",
-		"5F24   Application Expiration Date: 271231",
-		"DGI 8010 (Reference PIN block): protected (value, AES-KW, KEK 45123FFF/v1/AES-KW, 17 bytes)",
+		tagLine(0x5A, "476173******0010"),
+		tagLine(0x5F24, "271231"),
+		"DGI 8010 (" + perso.DGIName(0x8010) + "): protected (value, AES-KW, KEK 45123FFF/v1/AES-KW, 17 bytes)",
 		"MAC key  protected AES-128 key (KEK 45123FFF/v1/AES-KW, KCV 3544E0, 24 bytes)",
 		`"CARRIER-1"`,
 		"counter  pan-counter = 11",
@@ -225,8 +226,8 @@ func TestOtherGroups(t *testing.T) {
 	_, out, _ := runInspect(t, p)
 	for _, want := range []string{
 		"MIC 05, 30 bytes",
-		"5A     Application Primary Account Number (PAN): 476173******0010",
-		"5F20   Cardholder Name: <personal data, 10 bytes>",
+		tagLine(0x5A, "476173******0010"),
+		tagLine(0x5F20, "<personal data, 10 bytes>"),
 		"DF8103 (not in the tag dictionary): <not in the tag dictionary, 3 bytes>",
 		`"%B476173******0010^SMITH/JOHN^271220******0000?"`,
 		"MIC D0 (bureau D0), 3 bytes",
@@ -237,7 +238,7 @@ func TestOtherGroups(t *testing.T) {
 		}
 	}
 	_, out, _ = runInspect(t, "-show-pan", p)
-	for _, want := range []string{"5F20   Cardholder Name: 534D4954482F4A4F484E", "DF8103 (not in the tag dictionary): 613D31"} {
+	for _, want := range []string{tagLine(0x5F20, "534D4954482F4A4F484E"), "DF8103 (not in the tag dictionary): 613D31"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-show-pan output lacks %q:\n%s", want, out)
 		}
@@ -259,7 +260,7 @@ func TestMasking(t *testing.T) {
 	}{
 		{"text", masked.maskText("PAN 4761739001010010, PSN 01, 123456789012 and 12345678901"), "PAN 476173******0010, PSN 01, 123456**9012 and 12345678901"},
 		{"text, 20 digits", masked.maskText("12345678901234567890"), "123456**********7890"},
-		{"hex with a BCD PAN", masked.maskText("5A084761739001010010"), "5A084761******0010"},
+		{"hex with a BCD PAN", masked.maskText("5A084761739001010010"), "5A084761********0010"},
 		{"text shown", shown.maskText("4761739001010010"), "4761739001010010"},
 		{"track 2", masked.track2("4761739001010010D27122011234567890"), "476173******0010D2712201**********"},
 		{"track 2 shown", shown.track2("4761739001010010D27122011234567890"), "4761739001010010D27122011234567890"},
@@ -313,13 +314,13 @@ func TestChipDetails(t *testing.T) {
 	}
 	_, out, _ := runInspect(t, writeFile(t, buf.Bytes()))
 	for _, want := range []string{
-		"57     Track 2 Equivalent Data: 476173******0010D2712201*********",
-		"DGI 8000 (Application DES keys (AC, SMI, SMC)): protected (3 keys, 3DES-ECB, KEK 45123FFF/v2/3DES-ECB, 65 bytes)",
-		"DGI 9000 (Key check values of DGI 8000), 9 bytes",
+		tagLine(0x57, "476173******0010D2712201*********"),
+		"DGI 8000 (" + perso.DGIName(0x8000) + "): protected (3 keys, 3DES-ECB, KEK 45123FFF/v2/3DES-ECB, 65 bytes)",
+		"DGI 9000 (" + perso.DGIName(0x9000) + "), 9 bytes",
 		"C330136F4CA6BB8179",
 		"DGI 8020, 8 bytes: in clear although EMV CPS reserves this DGI for secrets; value not shown",
-		"82     Application Interchange Profile: 1980",
-		"94     Application File Locator (AFL): 08010100",
+		tagLine(0x82, "1980"),
+		tagLine(0x94, "08010100"),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -330,4 +331,9 @@ func TestChipDetails(t *testing.T) {
 			t.Errorf("output shows %s:\n%s", secret, out)
 		}
 	}
+}
+
+// tagLine is how inspect prints a primitive data object.
+func tagLine(tag perso.Tag, value string) string {
+	return fmt.Sprintf("%-6v %s: %s", tag, tag.Name(), value)
 }
