@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/cardperso/perso/internal/crypt"
 )
@@ -83,6 +84,15 @@ func (c *Card) Zero() { c.cfg.Keys.Zero() }
 func (c *Card) String() string {
 	return fmt.Sprintf("gp card (%v, key version %02X, sequence %X)", c.cfg.Protocol, c.cfg.KeyVersion, c.cfg.Sequence)
 }
+
+// GoString is String, so %#v shows no key bytes.
+func (c *Card) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c *Card) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue keeps slog from printing key bytes.
+func (c *Card) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c *Card) seqBytes() []byte {
 	var b [4]byte
@@ -284,6 +294,8 @@ func (s *CardSession) UnwrapCommand(cmd Command) (Command, error) {
 		err = fmt.Errorf("%w: %v: secure messaging at level none", ErrSecureMessaging, cmd)
 	case cmd.CLA&claSM == 0:
 		err = fmt.Errorf("%w: %v: no secure messaging at level %v", ErrSecureMessaging, cmd, s.level)
+	case len(cmd.Data) > maxShortData:
+		err = fmt.Errorf("%w: %v: protected commands are short APDUs", ErrSecureMessaging, cmd)
 	default:
 		out, err = s.sm.unwrap(cmd)
 	}
@@ -334,3 +346,12 @@ func (s *CardSession) notOpen() error {
 func (s *CardSession) String() string {
 	return fmt.Sprintf("gp card session (%v, level %v, open %v)", s.p, s.level, s.state == cardOpen)
 }
+
+// GoString is String, so %#v shows no key bytes.
+func (s *CardSession) GoString() string { return s.String() }
+
+// Format prints String for every verb.
+func (s *CardSession) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue keeps slog from printing key bytes.
+func (s *CardSession) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -45,7 +45,7 @@
 // (R-MAC) and 33 (R-MAC and R-ENC). [HostSession.Wrap] protects each later
 // command, for example every STORE DATA of a personalization:
 //
-//   - SCP02 (E.4.4, E.4.5, E.4.6): C-MAC by ISO/IEC 9797-1 MAC algorithm 3
+//   - SCP02 (E.4.4, E.4.6): C-MAC by ISO/IEC 9797-1 MAC algorithm 3
 //     (single DES, final triple DES) with padding method 2 under the C-MAC
 //     key, over the class byte with b3 set, INS, P1, P2, Lc counting the
 //     MAC, and the plaintext data; the ICV is zero for EXTERNAL

@@ -30,6 +30,22 @@ type Response struct {
 // leNone is Command.Le for a command with no Le field.
 const leNone = -1
 
+// maxShortData is the most data a short command APDU carries; secure
+// messaging here uses short APDUs only.
+const maxShortData = 255
+
+// maxPlain is the most plaintext a protected short command carries: the
+// data, with C-DEC padded by method 2 (at least one byte) to whole blocks,
+// and the C-MAC in 255 bytes. For 8-byte MACs that is 239 bytes with C-DEC
+// (240 encrypted + 8) and 247 without.
+func maxPlain(level Level, macLen, block int) int {
+	room := maxShortData - macLen
+	if level.has(LevelCDEC) {
+		return room/block*block - 1
+	}
+	return room
+}
+
 // String shows the header and lengths only; data can carry secrets.
 func (c Command) String() string {
 	return fmt.Sprintf("%02X%02X%02X%02X Lc=%d", c.CLA, c.INS, c.P1, c.P2, len(c.Data))
@@ -39,7 +55,7 @@ func (c Command) String() string {
 func (c Command) GoString() string { return c.String() }
 
 // Protocol is a secure channel protocol and its "i" parameter (GP Card
-// Specification 2.2 Appendix E.1 for SCP02; Amendment D section 5.1 for
+// Specification 2.2 Appendix E.1 for SCP02; Amendment D section 5 for
 // SCP03).
 type Protocol struct {
 	Version byte // 0x02 or 0x03
@@ -64,7 +80,7 @@ var (
 	SCP03_70 = Protocol{Version: 3, I: 0x70}
 )
 
-// SCP02 options, GP Card Specification 2.2 Appendix E.1.1 ("i" parameter).
+// SCP02 options, GP Card Specification 2.2 Appendix E.1 ("i" parameter).
 const (
 	scp02ThreeKeys    = 0x01 // 3 secure channel keys (else 1 base key)
 	scp02Unmodified   = 0x02 // C-MAC on the unmodified APDU
@@ -75,7 +91,7 @@ const (
 	scp02PseudoRandom = 0x40 // well-known pseudo-random card challenge
 )
 
-// SCP03 options, GP Amendment D section 5.1.
+// SCP03 options, GP Amendment D section 5 ("i" parameter).
 const (
 	scp03S16          = 0x01 // S16 mode: 16-byte challenges, cryptograms and MACs
 	scp03PseudoRandom = 0x10 // pseudo-random card challenge
@@ -142,7 +158,7 @@ func (p Protocol) challengeLen() int {
 func (p Protocol) macLen() int { return p.challengeLen() }
 
 // Level is a secure channel's security level, P1 of EXTERNAL AUTHENTICATE
-// (GP Card Specification 2.2 section 10.6 and E.5.2, Amendment D 7.1.2).
+// (GP Card Specification 2.2 E.5.2, Amendment D 7.1.2).
 type Level byte
 
 const (
@@ -187,9 +203,9 @@ func (l Level) String() string {
 
 // check returns nil if p allows the security level l, and an error wrapping
 // [ErrLevel] otherwise. The levels are those of GP Card Specification 2.2
-// E.5.2.3 for SCP02 without R-MAC, which this package does not implement,
-// and of Amendment D 7.1.2.1 for SCP03: 00, 01, 03, and for SCP03 11, 13
-// and 33 where "i" announces R-MAC and R-ENC.
+// E.5.2 for SCP02 without R-MAC, which this package does not implement, and
+// of Amendment D 7.1.2 for SCP03: 00, 01, 03, and for SCP03 11, 13 and 33
+// where "i" announces R-MAC and R-ENC.
 func (l Level) check(p Protocol) error {
 	allowed := []Level{LevelNone, LevelCMAC, LevelCMAC | LevelCDEC}
 	if p.Version == 3 && p.I&scp03RMAC != 0 {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/cardperso/perso/internal/crypt"
 	"github.com/cardperso/perso/internal/kdf"
@@ -63,7 +64,7 @@ const (
 // HostConfig sets up a [HostSession].
 type HostConfig struct {
 	// KeyVersion is P1 of INITIALIZE UPDATE: the key version of the key
-	// set, or 0 for the first available one (GP 2.2 E.5.1.2).
+	// set, or 0 for the first available one (GP 2.2 E.5.1).
 	KeyVersion byte
 	// Channel is the logical channel, 0 to 3.
 	Channel byte
@@ -323,3 +324,12 @@ func (h *HostSession) notOpen() error {
 func (h *HostSession) String() string {
 	return fmt.Sprintf("gp host session (%v, level %v)", h.p, h.level)
 }
+
+// GoString is String, so %#v shows no key bytes.
+func (h *HostSession) GoString() string { return h.String() }
+
+// Format prints String for every verb.
+func (h *HostSession) Format(f fmt.State, _ rune) { fmt.Fprint(f, h.String()) }
+
+// LogValue keeps slog from printing key bytes.
+func (h *HostSession) LogValue() slog.Value { return slog.StringValue(h.String()) }

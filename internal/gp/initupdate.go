@@ -15,13 +15,13 @@ const kddLen = 10
 
 // InitUpdateResponse is the response data of INITIALIZE UPDATE:
 //
-//	SCP02 (GP 2.2 E.5.1.4):   KDD(10) || key version(1) || 02 ||
-//	                          sequence counter(2) || card challenge(6) ||
-//	                          card cryptogram(8)
-//	SCP03 (Amendment D 7.1.1.6): KDD(10) || key version(1) || 03 || i(1) ||
-//	                          card challenge(8|16) || card cryptogram(8|16)
-//	                          [|| sequence counter(3), with a pseudo-random
-//	                          card challenge]
+//	SCP02 (GP 2.2 E.5.1):       KDD(10) || key version(1) || 02 ||
+//	                            sequence counter(2) || card challenge(6) ||
+//	                            card cryptogram(8)
+//	SCP03 (Amendment D 7.1.1):  KDD(10) || key version(1) || 03 || i(1) ||
+//	                            card challenge(8|16) || card cryptogram(8|16)
+//	                            [|| sequence counter(3), with a pseudo-random
+//	                            card challenge]
 //
 // The SCP02 response does not carry "i"; Protocol.I is then 0 and the host
 // supplies it. The byte slices alias the parsed input.

@@ -10,7 +10,7 @@ import (
 
 // scp02CardChallengeLen is the length of the SCP02 card challenge; with the
 // 2-byte sequence counter it fills the 8 bytes the host challenge matches
-// (GP Card Specification 2.2 E.5.1.4).
+// (GP Card Specification 2.2 E.5.1).
 const scp02CardChallengeLen = 6
 
 // scp02 is the secure messaging state of one SCP02 session (GP Card
@@ -96,7 +96,7 @@ func scp02PseudoRandomChallenge(cmac, aid []byte) ([]byte, error) {
 // class byte, Lc counting the MAC) and the plaintext data, or, with "i" b2,
 // over the unmodified command. The ICV is the previous C-MAC, encrypted
 // with single DES under the first half of the C-MAC key when "i" b5 asks
-// for it (E.4.5); zero for EXTERNAL AUTHENTICATE. mac advances the ICV.
+// for it; zero for EXTERNAL AUTHENTICATE. mac advances the ICV.
 func (s *scp02) mac(c Command, data []byte) ([]byte, error) {
 	cla, lc := macCLA(c.CLA), len(data)+8
 	if s.p.I&scp02Unmodified != 0 {
@@ -116,16 +116,9 @@ func (s *scp02) mac(c Command, data []byte) ([]byte, error) {
 	return m, nil
 }
 
-// maxSCP02Data is the most plaintext a protected short command can carry:
-// padded to a multiple of 8 and followed by the 8-byte C-MAC it must fit in
-// 255 bytes, so 239 with C-DEC (240 padded + 8 = 248, the next block would
-// make 256) and 247 with C-MAC only.
-func (s *scp02) maxData() int {
-	if s.level.has(LevelCDEC) {
-		return 239
-	}
-	return 255 - 8
-}
+// maxData is the most plaintext a protected command can carry: 239 bytes
+// with C-DEC, 247 without.
+func (s *scp02) maxData() int { return maxPlain(s.level, 8, 8) }
 
 // wrap protects a command: C-MAC over the plaintext, then C-DEC of the data
 // (3DES-CBC under S-ENC, zero ICV, padding method 2 always added) when the
@@ -186,7 +179,7 @@ func (s *scp02) unwrap(c Command) (Command, error) {
 	return orig, nil
 }
 
-// SCP02 responses carry no protection here: R-MAC (E.4.5) is not
+// SCP02 responses carry no protection here: R-MAC is not
 // implemented, and Level.check refuses the levels that ask for it.
 func (s *scp02) wrapResponse(r Response) (Response, error)   { return r, nil }
 func (s *scp02) unwrapResponse(r Response) (Response, error) { return r, nil }

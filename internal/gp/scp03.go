@@ -12,7 +12,7 @@ import (
 
 // scp03SeqLen is the length of the SCP03 sequence counter that the
 // INITIALIZE UPDATE response carries with a pseudo-random card challenge
-// (GP Amendment D 7.1.1.6).
+// (GP Amendment D 7.1.1).
 const scp03SeqLen = 3
 
 // scp03 is the secure messaging state of one SCP03 session (GP Amendment
@@ -121,15 +121,9 @@ func (s *scp03) icv(response bool) []byte {
 	return b[:]
 }
 
-// maxData is the most plaintext a protected short command can carry: the
-// data padded to 16-byte blocks (with C-DEC) and the C-MAC in 255 bytes.
-func (s *scp03) maxData() int {
-	room := 255 - s.p.macLen()
-	if s.level.has(LevelCDEC) {
-		return room/16*16 - 1
-	}
-	return room
-}
+// maxData is the most plaintext a protected command can carry: in S8 mode
+// 239 bytes with C-DEC and 247 without; in S16 mode 223 and 239.
+func (s *scp03) maxData() int { return maxPlain(s.level, s.p.macLen(), 16) }
 
 // wrap protects a command (GP Amendment D 6.2.4 and 6.2.6): with C-DEC the
 // encryption counter advances for every command and the data, if any, are

@@ -304,6 +304,7 @@ func TestTamperedCommand(t *testing.T) {
 		"no MAC":    func(c Command) Command { c.Data = c.Data[:3]; return c },
 		"no SM":     func(c Command) Command { c.CLA &^= claSM; return c },
 		"extended":  func(c Command) Command { c.Data = append(c.Data, 0); return c },
+		"too long":  func(c Command) Command { c.Data = append(make([]byte, 256), c.Data...); return c },
 	}
 	for name, open := range protectedPairs(t) {
 		for tname, tamper := range tampers {
@@ -745,23 +746,39 @@ func TestStatusWord(t *testing.T) {
 	}
 }
 
-// TestRedaction checks that no type holding keys prints them.
+// TestRedaction checks that no type holding keys prints them, under any
+// verb or through slog.
 func TestRedaction(t *testing.T) {
 	f := newFixture(t, SCP03_70, kmcDES, 0)
-	h, s := f.open(t, LevelCMAC, HostConfig{})
-	sk := SessionKeys{ENC: bytes.Repeat([]byte{0xA5}, 16), MAC: bytes.Repeat([]byte{0xA5}, 16)}
-	k := Keys{ENC: bytes.Repeat([]byte{0xA5}, 16)}
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(&buf, nil))
-	log.Info("keys", "session", sk, "static", k)
-	for _, v := range []any{sk, &sk, k, &k, h, s, f.card} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X"} {
-			buf.WriteString(fmt.Sprintf(verb, v))
-		}
+	h, s := f.open(t, LevelCMAC|LevelCDEC, HostConfig{})
+	a5 := func() []byte { return bytes.Repeat([]byte{0xA5}, 16) }
+	sk := SessionKeys{ENC: a5(), MAC: a5(), RMAC: a5(), DEK: a5()}
+	k := Keys{ENC: a5(), MAC: a5(), DEK: a5()}
+	static := diversify(t, SCP03_70, kmcDES, testKDD)
+	secrets := []string{"A5A5", "a5a5", "165 165"}
+	for _, key := range [][]byte{static.ENC, static.MAC, static.DEK, h.dek} {
+		secrets = append(secrets, fmt.Sprintf("%X", key[:4]), fmt.Sprintf("%x", key[:4]), fmt.Sprint(key[:2])[1:7])
 	}
-	out := strings.ToUpper(buf.String())
-	if strings.Contains(out, "A5A5") || strings.Contains(out, "A5 A5") || strings.Contains(out, "165 165") {
-		t.Errorf("key bytes printed: %s", out)
+	for _, v := range []fmt.Stringer{sk, &sk, k, &k, h, s, f.card} {
+		var out []string
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			got := fmt.Sprintf(verb, v)
+			out = append(out, got)
+			if verb != "%q" && verb != "%x" && verb != "%X" && got != v.String() {
+				t.Errorf("%T: %s gives %q, not String %q", v, verb, got, v.String())
+			}
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", v)
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "v", v)
+		out = append(out, buf.String())
+		for _, o := range out {
+			for _, secret := range secrets {
+				if strings.Contains(o, secret) {
+					t.Errorf("%T prints key bytes (%s): %s", v, secret, o)
+				}
+			}
+		}
 	}
 }
 
