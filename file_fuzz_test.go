@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"runtime/metrics"
 	"testing"
 )
@@ -16,17 +17,26 @@ import (
 // (the Reader's buffers) plus 64 bytes per input byte: no length field may
 // make a decoder allocate what the input does not hold.
 //
-// It reads the runtime's cumulative allocation counter, which counts small
-// objects a span at a time; the fixed allowance covers that.
+// It reads the runtime's cumulative allocation counter, which is cheap but
+// counts small objects a span at a time; when that count is over the limit,
+// it runs f again between two runtime.ReadMemStats, which stop the world and
+// count exactly.
 func boundedAlloc(t *testing.T, inputLen int, f func()) {
 	t.Helper()
+	limit := uint64(256<<10 + 64*inputLen)
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
 	before := s[0].Value.Uint64()
 	f()
 	metrics.Read(s)
-	limit := uint64(256<<10 + 64*inputLen)
-	if got := s[0].Value.Uint64() - before; got > limit {
+	if s[0].Value.Uint64()-before <= limit {
+		return
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	f()
+	runtime.ReadMemStats(&m1)
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > limit {
 		t.Fatalf("decoding %d bytes allocated %d bytes, more than %d", inputLen, got, limit)
 	}
 }
