@@ -49,13 +49,13 @@ type Env struct {
 // returned in the Summary and stored in the output's trailer.
 type Counter struct {
 	// Name is the trailer counter's name; default "pan-counter".
-	Name string
+	Name string `json:"name,omitempty"`
 	// Prefix is the PAN's leading digits (the BIN and any fixed digits).
-	Prefix string
+	Prefix string `json:"prefix"`
 	// Length is the PAN's length, check digit included (12 to 19).
-	Length int
+	Length int `json:"length"`
 	// Next is the next value to use.
-	Next uint64
+	Next uint64 `json:"next"`
 }
 
 // name returns the counter's trailer name.
