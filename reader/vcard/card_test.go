@@ -102,7 +102,7 @@ func TestISD(t *testing.T) {
 		}
 		h.open(gp.LevelCMAC)
 		h.expect(perso.Command{CLA: 0x80, INS: 0xE2, P1: 0x80, Data: unhex("9102020000"), Le: perso.LeNone}, 0x6985)
-		h.expect(perso.Command{CLA: 0x80, INS: 0xE6, P1: 0x20, Data: unhex("000007A000000003999900000"+"0"), Le: 256}, 0x6A88)
+		h.expect(perso.Command{CLA: 0x80, INS: 0xE6, P1: 0x20, Data: unhex("000007A0000000039999000000"), Le: 256}, 0x6A88)
 		h.expect(perso.Command{CLA: 0x80, INS: 0xE6, P1: 0x0C, Data: unhex("0000"), Le: 256}, 0x6A86)
 		h.expect(perso.Command{CLA: 0x80, INS: 0xE6, P1: 0x20, Data: unhex("0000"), Le: 256}, 0x6A80)
 	}

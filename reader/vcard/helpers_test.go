@@ -176,15 +176,22 @@ func makeEMV(t testing.TB, o emvOptions) *emvData {
 	add(0x9000, kcvs)
 	add(0x8010, d.pin)
 	if d.icc != nil {
-		crt, err := rsax.ExportCRT(d.icc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, c := range crt.CPS() {
-			add(0x8201+uint16(i), append([]byte(nil), c...))
-		}
+		d.dgis = append(d.dgis, crtDGIs(t, d.icc)...)
 	}
 	return d
+}
+
+// crtDGIs returns DGIs 8201..8205 of an ICC key.
+func crtDGIs(t testing.TB, k *rsa.PrivateKey) []perso.DGI {
+	crt, err := rsax.ExportCRT(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []perso.DGI
+	for i, c := range crt.CPS() {
+		out = append(out, perso.DGI{Tag: 0x8201 + uint16(i), Value: append([]byte(nil), c...)})
+	}
+	return out
 }
 
 // purseData is a purse's DGIs for tests, with its keys.
@@ -237,13 +244,7 @@ func makePurse(t testing.TB, balance, maxBalance uint32, bits int) *purseData {
 	add(0x8020, append(append([]byte(nil), d.kdl...), d.kdu...))
 	add(0x9020, append(kl[:], ku[:]...))
 	if d.icc != nil {
-		crt, err := rsax.ExportCRT(d.icc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, c := range crt.CPS() {
-			add(0x8201+uint16(i), append([]byte(nil), c...))
-		}
+		d.dgis = append(d.dgis, crtDGIs(t, d.icc)...)
 	}
 	return d
 }
