@@ -256,7 +256,9 @@ func (h *HostSession) Level() Level { return h.level }
 // Wrap protects a command at the session's level: C-MAC, and C-DEC of the
 // data where the level has it. The class byte must be a first
 // interindustry one without secure messaging bits; the logical channel is
-// kept. Commands must be wrapped in the order they are sent. It fails with
+// kept, and so is Le, except that with R-MAC an Le below 256 becomes 256
+// (the byte 00): the response grows by the R-MAC and the R-ENC padding.
+// Commands must be wrapped in the order they are sent. It fails with
 // [ErrLength] for data too long to protect in a short APDU (at most 239
 // bytes with C-DEC in S8 mode) and with [ErrClosed] after the session has
 // ended.
