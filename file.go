@@ -528,11 +528,12 @@ func (r *Reader) Trailer() *Trailer { return r.trailer }
 // checks the record count, the digest and that nothing follows, and only
 // then returns io.EOF.
 //
-// Errors are *[FormatError] values, which name the record index and byte offset.
-// One that wraps [ErrBadRecord] concerns that record's content alone (a
-// malformed group or chip application, a KEK the header does not list): the
-// record is skipped and the next call goes on with the following one. Any
-// other error is final and every later call returns it.
+// Faults of the file are *[FormatError] values, which name the record index
+// and byte offset; an error of the underlying reader is passed on, wrapped.
+// A FormatError that wraps [ErrBadRecord] concerns that record's content
+// alone (a malformed group or chip application, a KEK the header does not
+// list): the record is skipped and the next call goes on with the following
+// one. Any other error is final and every later call returns it.
 func (r *Reader) Next() (*Record, error) {
 	if r.err != nil {
 		return nil, r.err
