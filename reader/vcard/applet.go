@@ -382,3 +382,17 @@ func (b *base) internalAuthenticate(c *Card, cm cmd) ([]byte, uint16) {
 	}
 	return out, swOK
 }
+
+// signDynamicData signs the signed dynamic application data of EMV Book 2
+// section 6.5.1 (format 05, table 17) with the ICC private key: the block
+// that perso.SignedDynamicData builds over the ICC dynamic data and the
+// terminal dynamic data, through the raw RSA private operation (Book 2
+// A2.1).
+func signDynamicData(k *rsax.Private, iccDynamic, terminalDynamic []byte) ([]byte, error) {
+	s := perso.SignedDynamicData{DynamicData: iccDynamic}
+	block, err := s.Block(k.Size(), terminalDynamic)
+	if err != nil {
+		return nil, err
+	}
+	return k.Raw(block)
+}
