@@ -35,6 +35,7 @@ type Module struct {
 	opened  int // sessions in the pool, which Close collects
 	wait    time.Duration
 	closed  atomic.Bool
+	done    chan struct{} // closed by Close, to release waiting operations
 	closing sync.Once
 
 	keys keyCache
@@ -87,7 +88,7 @@ func Open(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: open %s: %w", cfg.Path, err)
 	}
-	m := &Module{c11: c11, size: cfg.sessions(), wait: cfg.SessionWait}
+	m := &Module{c11: c11, size: cfg.sessions(), wait: cfg.SessionWait, done: make(chan struct{})}
 	if err := m.open(cfg, pin); err != nil {
 		m.release()
 		return nil, err
@@ -170,6 +171,7 @@ func (m *Module) reopen(s *session) error {
 func (m *Module) Close() error {
 	m.closing.Do(func() {
 		m.closed.Store(true)
+		close(m.done)
 		m.release()
 	})
 	return nil
@@ -223,6 +225,8 @@ func (m *Module) acquire(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("pkcs11: waiting for a session: %w", ctx.Err())
 	case <-timeout:
 		return nil, fmt.Errorf("pkcs11: no session free after %v", m.wait)
+	case <-m.done:
+		return nil, errClosed
 	}
 }
 

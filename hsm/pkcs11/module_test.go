@@ -190,7 +190,20 @@ func TestSessionWait(t *testing.T) {
 	if _, err := m.Derive(context.Background(), req); err != nil {
 		t.Errorf("Derive with the session back: %v", err)
 	}
+	// An operation waiting for a session when Close comes is released.
+	m.wait = 0
+	s = <-m.pool
+	waiting := make(chan error)
+	go func() {
+		_, err := m.Derive(context.Background(), req)
+		waiting <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	go func() { time.Sleep(20 * time.Millisecond); m.pool <- s }()
 	m.Close()
+	if err := <-waiting; !errors.Is(err, errClosed) {
+		t.Errorf("Derive waiting during Close: %v", err)
+	}
 	m.Close()
 	if _, err := m.Derive(context.Background(), req); !errors.Is(err, errClosed) {
 		t.Errorf("Derive after Close: %v", err)
