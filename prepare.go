@@ -107,6 +107,19 @@ type Job struct {
 	// ProgressEvery (default 200 ms) and once at the end.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// Checkpoint, when set, is called from the writing goroutine after
+	// every CheckpointEvery records (default 1000) are accounted for, with
+	// the point to restart from; a [ResumableWriter]'s Checkpoint makes
+	// the output durable up to it. An error stops the run.
+	Checkpoint      func(Checkpoint) error
+	CheckpointEvery int
+	// Resume continues an interrupted run from its checkpoint: the
+	// Preparer reads the first Resume.Input records of the source again
+	// without preparing them (to replay the card number counter from the
+	// job's Counter.Next and the duplicate check), checks that the counter
+	// arrives where the checkpoint says, and goes on from there. The
+	// Summary counts the whole run, the checkpoint's records included.
+	Resume *Checkpoint
 }
 
 // RecordSource is where a run reads records from: a batch [Reader], or an
@@ -242,6 +255,8 @@ type item struct {
 	apps  []Application
 	err   error // set when the record is rejected before preparation
 	fatal error // set when preparation failed in a way that stops the run
+	// counter is the card number counter's next value after this record.
+	counter uint64
 }
 
 // Run prepares every record of src and writes the results to dst in input
@@ -284,10 +299,28 @@ func (p *Preparer) Run(ctx context.Context, job *Job, src RecordSource, dst Reco
 	done := make(chan *item, inFlight)
 	var readErr error
 
+	first := 0
+	if job.Resume != nil {
+		first = job.Resume.Input
+		sum.Written, sum.Rejected = job.Resume.Written, job.Resume.Rejected
+	}
 	go func() { // reader
 		defer close(todo)
 		r := newIntake(job)
-		for index := 0; ; index++ {
+		for index := 0; index < first; index++ {
+			if _, err := r.next(src, index); err != nil {
+				if err == io.EOF {
+					err = fmt.Errorf("perso: resuming: the input has %d records, the checkpoint %d", index, first)
+				}
+				readErr = err
+				return
+			}
+		}
+		if first > 0 && job.Counter != nil && job.Counter.Next != job.Resume.Counter {
+			readErr = fmt.Errorf("perso: resuming: the card number counter replays to %d, the checkpoint says %d: not the same job and input", job.Counter.Next, job.Resume.Counter)
+			return
+		}
+		for index := first; ; index++ {
 			select {
 			case slots <- struct{}{}:
 			case <-stop:
@@ -308,6 +341,7 @@ func (p *Preparer) Run(ctx context.Context, job *Job, src RecordSource, dst Reco
 			}
 			if job.Counter != nil {
 				sum.Counter = job.Counter.Next
+				it.counter = job.Counter.Next
 			}
 			todo <- it
 		}
@@ -331,10 +365,15 @@ func (p *Preparer) Run(ctx context.Context, job *Job, src RecordSource, dst Reco
 	// The collector writes in input order.
 	var (
 		pending  = map[int]*item{}
-		next     int
+		next     = first
 		runErr   error
 		lastTick time.Time
+		sinceCP  int
 	)
+	cpEvery := job.CheckpointEvery
+	if cpEvery <= 0 {
+		cpEvery = 1000
+	}
 	every := job.ProgressEvery
 	if every <= 0 {
 		every = 200 * time.Millisecond
@@ -371,6 +410,15 @@ func (p *Preparer) Run(ctx context.Context, job *Job, src RecordSource, dst Reco
 			if err := p.finish(job, it, dst, sum); err != nil {
 				runErr = err
 				halt()
+				continue
+			}
+			if sinceCP++; job.Checkpoint != nil && sinceCP >= cpEvery {
+				sinceCP = 0
+				cp := Checkpoint{Input: it.index + 1, Written: sum.Written, Rejected: sum.Rejected, Counter: it.counter}
+				if err := job.Checkpoint(cp); err != nil {
+					runErr = fmt.Errorf("perso: checkpoint after record %d: %w", it.index, err)
+					halt()
+				}
 			}
 			report(false)
 		}
