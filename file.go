@@ -807,34 +807,46 @@ func (fw *FileWriter) Write(rec *Record) error {
 }
 
 // Close writes the trailer, syncs the file, renames it to its path and
-// syncs the directory. If any step fails, it removes the temporary file and
-// no file appears at the path.
+// syncs the directory. If any step before the rename fails, it removes the
+// temporary file and no file appears at the path.
 func (fw *FileWriter) Close() error {
 	if fw.done {
 		return errClosed
 	}
 	fw.done = true
 	tmp := fw.f.Name()
-	err := fw.Writer.Close()
-	if err == nil {
-		err = fw.f.Sync()
+	err := commitFile(fw.Writer, fw.f, tmp, fw.path)
+	if err != nil {
+		os.Remove(tmp) // fails harmlessly once the rename has happened
 	}
-	if cerr := fw.f.Close(); err == nil {
+	return err
+}
+
+// commitFile finishes a batch file that w writes to f, at the path tmp:
+// it writes the trailer, syncs and closes f, renames tmp to path and syncs
+// the directory, so that the file is durable under its name. On an error it
+// leaves tmp where it is, for the caller to remove or keep.
+func commitFile(w *Writer, f *os.File, tmp, path string) error {
+	err := w.Close()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, fw.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("perso: batch file %s: %w", fw.path, err)
+		return fmt.Errorf("perso: batch file %s: %w", path, err)
 	}
-	if d, err := os.Open(filepath.Dir(fw.path)); err == nil {
+	d, err := os.Open(filepath.Dir(path))
+	if err == nil {
 		err = d.Sync()
 		d.Close()
-		if err != nil {
-			return fmt.Errorf("perso: batch file %s written, but syncing its directory: %w", fw.path, err)
-		}
+	}
+	if err != nil {
+		return fmt.Errorf("perso: batch file %s written, but syncing its directory: %w", path, err)
 	}
 	return nil
 }
