@@ -67,8 +67,11 @@ var (
 )
 
 // FormatError reports where and why bytes are not a valid batch file, record
-// or chip data. Err wraps one of the sentinel errors above (and, where one
-// caused it, the underlying error, such as a *DGIError).
+// or chip data. Err wraps one of the sentinel errors [ErrTruncated],
+// [ErrTooLong], [ErrMagic], [ErrVersion], [ErrMalformed], [ErrTrailer],
+// [ErrCount] and [ErrDigest], [ErrBadRecord] too for a record the Reader can
+// skip, and, where one caused it, the underlying error (a *[DGIError], an
+// error wrapping [ErrSealed]).
 type FormatError struct {
 	// Record is the zero-based index of the record, or -1 outside records
 	// (the header, the trailer, bytes parsed on their own).
