@@ -9,7 +9,7 @@ import (
 
 // MIC is a module identifier code: the first byte of a MIC group, naming the
 // personalization module that processes the group's data (the "processing
-// module identifier" of WO 99/19846). Codes 05..BF are unassigned and
+// module identifier" of WO 99/19846). Code 05 is the cardholder data group ([MICCardData]); codes 06..BF are unassigned and
 // C0..FE are for a bureau's own modules; groups with any of them are carried
 // through unchanged. 00 and FF are reserved and never appear in a file.
 type MIC uint8
@@ -44,6 +44,8 @@ func (m MIC) String() string {
 		return "emboss"
 	case m == MICGraphics:
 		return "graphics"
+	case m == MICCardData:
+		return "card data"
 	case m.BureauDefined():
 		return fmt.Sprintf("bureau %02X", uint8(m))
 	case m.Reserved():

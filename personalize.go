@@ -1,6 +1,7 @@
 package perso
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -80,6 +81,114 @@ type Personalizer struct {
 	Verify func(ctx context.Context, card *Card, t Transport) error
 	// Progress, when set, is called after each record, from one goroutine.
 	Progress func(PersoSummary)
+	// Journal, when set, receives a JSON line when a station takes a
+	// record, before the card is touched, and one with the record's audit
+	// entry when it is done, in the order they happen; a journal that can
+	// Sync (an *os.File) is synced after each line. With the audit log it
+	// is what a restarted run resumes from ([ReadResumeState]).
+	Journal io.Writer
+	// Resume, when set, is what an interrupted run of the same batch left:
+	// records it logged are skipped, records it finished but had not yet
+	// logged are logged from the journal, and a record it had started but
+	// not finished is logged as failed without touching a card. No record
+	// is ever personalized twice.
+	Resume *ResumeState
+
+	journalMu sync.Mutex
+}
+
+// ResumeState is what an interrupted personalization run left behind.
+type ResumeState struct {
+	Logged   map[int]bool       // records in the audit log
+	Finished map[int]AuditEntry // records the journal says are done
+	Started  map[int]bool       // records the journal says a station took
+}
+
+// journalLine is one line of the journal.
+type journalLine struct {
+	Event string      `json:"event"` // "start" or "end"
+	Index int         `json:"index"`
+	Entry *AuditEntry `json:"entry,omitempty"`
+}
+
+// ReadResumeState reads the audit log and the journal of an interrupted
+// run. A last line cut short by the interruption is ignored.
+func ReadResumeState(audit, journal io.Reader) (*ResumeState, error) {
+	st := &ResumeState{Logged: map[int]bool{}, Finished: map[int]AuditEntry{}, Started: map[int]bool{}}
+	if audit != nil {
+		if err := readLines(audit, func(b []byte) error {
+			var e AuditEntry
+			if err := json.Unmarshal(b, &e); err != nil {
+				return err
+			}
+			st.Logged[e.Index] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("perso: audit log: %w", err)
+		}
+	}
+	if journal != nil {
+		if err := readLines(journal, func(b []byte) error {
+			var l journalLine
+			if err := json.Unmarshal(b, &l); err != nil {
+				return err
+			}
+			switch {
+			case l.Event == "start":
+				st.Started[l.Index] = true
+			case l.Event == "end" && l.Entry != nil:
+				st.Finished[l.Index] = *l.Entry
+			default:
+				return fmt.Errorf("line for record %d: unknown event %q", l.Index, l.Event)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("perso: journal: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// readLines calls f for each complete line; a final line without its
+// newline (cut by a crash) is dropped.
+func readLines(r io.Reader, f func([]byte) error) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	for n := 1; len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		if err := f(b[:i]); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		b = b[i+1:]
+	}
+	return nil
+}
+
+// journal writes one journal line and syncs it.
+func (p *Personalizer) journal(l journalLine) error {
+	if p.Journal == nil {
+		return nil
+	}
+	b, err := json.Marshal(&l)
+	if err != nil {
+		return err
+	}
+	p.journalMu.Lock()
+	defer p.journalMu.Unlock()
+	if _, err := p.Journal.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("perso: journal: %w", err)
+	}
+	if s, ok := p.Journal.(interface{ Sync() error }); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("perso: journal: %w", err)
+		}
+	}
+	return nil
 }
 
 // BatchError is a batch file that the Personalizer refuses whole, before
@@ -221,7 +330,15 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 					done <- j
 					continue
 				}
+				if err := p.journal(journalLine{Event: "start", Index: j.index}); err != nil {
+					j.entry.Outcome, j.entry.Reason = OutcomeRejected, err.Error()
+					done <- j
+					continue
+				}
 				broken = p.personalize(ctx, st, hdr, j)
+				if err := p.journal(journalLine{Event: "end", Index: j.index, Entry: &j.entry}); err != nil && j.entry.Reason == "" {
+					j.entry.Reason = err.Error()
+				}
 				done <- j
 			}
 		}(st)
@@ -247,6 +364,21 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 					j.entry.Apps = append(j.entry.Apps, strings.ToUpper(hex.EncodeToString(a.AID)))
 				}
 			}
+			if rs := p.Resume; rs != nil {
+				if rs.Logged[i] {
+					continue
+				}
+				if e, ok := rs.Finished[i]; ok {
+					j.entry = e
+					done <- j
+					continue
+				}
+				if rs.Started[i] {
+					j.entry.Outcome, j.entry.Reason = OutcomeFailed, "interrupted: the card was in a station when the run stopped; it is not personalized again"
+					done <- j
+					continue
+				}
+			}
 			if err := chk.Rejected[i]; err != nil {
 				j.entry.Outcome, j.entry.Reason = OutcomeRejected, err.Error()
 				done <- j
@@ -268,6 +400,12 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 	pending := map[int]*persoJob{}
 	next := 0
 	var auditErr error
+	skipLogged := func() {
+		for p.Resume != nil && p.Resume.Logged[next] {
+			next++
+		}
+	}
+	skipLogged()
 	for j := range done {
 		pending[j.index] = j
 		for {
@@ -277,6 +415,7 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 			}
 			delete(pending, next)
 			next++
+			skipLogged()
 			sum.Records++
 			sum.APDUs += j.entry.APDUs
 			switch j.entry.Outcome {
@@ -288,7 +427,11 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 				sum.Rejected++
 			}
 			if enc != nil && auditErr == nil {
-				auditErr = enc.Encode(&j.entry)
+				if auditErr = enc.Encode(&j.entry); auditErr == nil {
+					if s, ok := p.Audit.(interface{ Sync() error }); ok {
+						auditErr = s.Sync()
+					}
+				}
 			}
 			if p.Progress != nil {
 				s := *sum

@@ -187,21 +187,11 @@ func (rw *ResumableWriter) Close() error {
 		return errClosed
 	}
 	rw.done = true
-	err := rw.Writer.Close()
-	if err == nil {
-		err = rw.f.Sync()
-	}
-	if cerr := rw.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(partialPath(rw.path), rw.path)
-	}
-	if err != nil {
-		return fmt.Errorf("perso: batch file %s: %w", rw.path, err)
+	if err := commitFile(rw.Writer, rw.f, partialPath(rw.path), rw.path); err != nil {
+		return err
 	}
 	os.Remove(checkpointPath(rw.path))
-	return syncDir(filepath.Dir(rw.path))
+	return nil
 }
 
 // Abort removes the partial file and its checkpoint.

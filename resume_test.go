@@ -12,6 +12,7 @@ import (
 
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/hsm/hsmtest"
+	"github.com/cardperso/perso/reader/vcard"
 )
 
 // crashingSink passes records to a writer until its limit, then fails as a
@@ -216,5 +217,78 @@ func TestResumeRefusesAnotherJob(t *testing.T) {
 	job.Counter = &perso.Counter{Prefix: "4761739", Length: 16, Next: 900} // not the job that was interrupted
 	if _, err := preparer(m).Run(context.Background(), job, counterInput(t, 30), rw); err == nil {
 		t.Error("a resumed run with another counter start was accepted")
+	}
+}
+
+// TestPersonalizationResume simulates a run killed while a station held
+// record 5: the audit log has records 0-2, the journal says 3 and 4 ended
+// and 5 started. The resumed run logs 3 and 4 from the journal, logs 5 as
+// failed without a card, and personalizes only 6 and after.
+func TestPersonalizationResume(t *testing.T) {
+	s := demoSetup(t)
+	e, err := s.EMV("none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := prepareBatch(t, s, 9, e)
+	var journal bytes.Buffer
+	p, _, audit := personalizer(t, s, perso.SCP{}, perso.LevelCMAC)
+	p.Journal = &journal
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := p.Run(context.Background(), f, vcard.NewStation("A", false, cardConfig(perso.SCP{Version: 2, Param: 0x55}, vcard.Fault{}))); err != nil {
+		t.Fatal(err)
+	}
+	full := auditLines(t, audit)
+
+	// What a run killed during record 5 leaves: three audit lines (records
+	// 3 and 4 ended while the writer waited), the journal up to the start
+	// of 5, and half a line.
+	var cutAudit bytes.Buffer
+	for _, l := range bytes.SplitAfter(audit.Bytes(), []byte("\n"))[:3] {
+		cutAudit.Write(l)
+	}
+	var cutJournal bytes.Buffer
+	for _, l := range bytes.SplitAfter(journal.Bytes(), []byte("\n")) {
+		cutJournal.Write(l)
+		if bytes.Contains(l, []byte(`"event":"start","index":5`)) {
+			break
+		}
+	}
+	cutJournal.WriteString(`{"event":"end","ind`)
+	rs, err := perso.ReadResumeState(bytes.NewReader(cutAudit.Bytes()), bytes.NewReader(cutJournal.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _, audit2 := personalizer(t, s, perso.SCP{}, perso.LevelCMAC)
+	p2.Resume = rs
+	st := vcard.NewStation("B", true, cardConfig(perso.SCP{Version: 2, Param: 0x55}, vcard.Fault{}))
+	f.Seek(0, io.SeekStart)
+	sum, err := p2.Run(context.Background(), f, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.Cards()); n != 3 {
+		t.Errorf("resumed run touched %d cards, want 3 (records 6, 7, 8)", n)
+	}
+	got := auditLines(t, audit2)
+	if len(got) != 6 || sum.Records != 6 {
+		t.Fatalf("resumed run logged %d records (summary %+v), want 6", len(got), sum)
+	}
+	for i, l := range got {
+		idx := i + 3
+		want := perso.OutcomePersonalized
+		if idx == 5 {
+			want = perso.OutcomeFailed
+		}
+		if l.Index != idx || l.Outcome != want {
+			t.Errorf("resumed audit line %d: %+v, want record %d %s", i, l, idx, want)
+		}
+		if idx == 3 && l.Card != full[3].Card {
+			t.Errorf("record 3 logged from the journal as %+v, want %+v", l, full[3])
+		}
 	}
 }
