@@ -53,17 +53,22 @@ type IssuerCertRequest struct {
 	// takes it from the Certifier.
 	CAKey *rsa.PublicKey
 	Cert  IssuerCert
-	// Now, when set, is the date the certificate must not have expired at.
+	// Now, when set, is the date the certificate must not have expired
+	// at.
 	Now time.Time
 }
 
 // CertifyIssuer has a certification authority sign an issuer public key
 // certificate: it builds the block of EMV Book 2 Table 13, signs it with
 // [Certifier.SignRaw] under req.CA, then recovers the certificate with the
-// authority's public key, checks it as a terminal would (section 5.3) and
-// compares its content with the request before returning it with the key's
-// remainder (92) and exponent (9F32).
+// authority's public key, checks its structure and hash as a terminal would
+// (section 5.3) and compares its content with the request before returning
+// it with the key's remainder (92) and exponent (9F32). A request that has
+// expired at req.Now is refused before anything is signed.
 func CertifyIssuer(ctx context.Context, ca Certifier, req IssuerCertRequest) (*CertifiedKey, error) {
+	if err := notExpired(CertFormatIssuer, req.Cert.Expiry, req.Now); err != nil {
+		return nil, err
+	}
 	var rem, exp []byte
 	cert, block, err := signBlock(ctx, ca, req.CA, req.CAKey, CertFormatIssuer, func(n int) (b []byte, err error) {
 		b, rem, exp, err = req.Cert.Block(n)
@@ -78,11 +83,6 @@ func CertifyIssuer(ctx context.Context, ca Certifier, req IssuerCertRequest) (*C
 	}
 	if got.IssuerID != req.Cert.IssuerID || got.Expiry != req.Cert.Expiry || got.Serial != req.Cert.Serial || !got.Key.Equal(req.Cert.Key) {
 		return nil, certErr(CertFormatIssuer, "content", ErrCertKey, "the recovered certificate differs from the request")
-	}
-	if !req.Now.IsZero() {
-		if err := checkExpiry(CertFormatIssuer, got.Expiry, req.Now); err != nil {
-			return nil, err
-		}
 	}
 	return &CertifiedKey{Cert: cert, Remainder: rem, Exponent: exp}, nil
 }
@@ -99,7 +99,8 @@ type ICCCertRequest struct {
 	// section 10.3): the records the AFL marks for offline data
 	// authentication, then the values of the tags in the SDA tag list.
 	StaticData []byte
-	// Now, when set, is the date the certificate must not have expired at.
+	// Now, when set, is the date the certificate must not have expired
+	// at.
 	Now time.Time
 }
 
@@ -107,9 +108,14 @@ type ICCCertRequest struct {
 // builds the block of EMV Book 2 Table 14, signs it with
 // [Certifier.SignRaw], then recovers the certificate with the issuer's
 // public key, checks it as a terminal would (section 6.4, against the
-// request's PAN and static data) and compares its content with the request
-// before returning it with the key's remainder (9F48) and exponent (9F47).
+// request's static data) and compares its content with the request before
+// returning it with the key's remainder (9F48) and exponent (9F47). A
+// request that has expired at req.Now is refused before anything is
+// signed.
 func CertifyICC(ctx context.Context, c Certifier, req ICCCertRequest) (*CertifiedKey, error) {
+	if err := notExpired(CertFormatICC, req.Cert.Expiry, req.Now); err != nil {
+		return nil, err
+	}
 	var rem, exp []byte
 	cert, block, err := signBlock(ctx, c, req.Issuer, req.IssuerKey, CertFormatICC, func(n int) (b []byte, err error) {
 		b, rem, exp, err = req.Cert.Block(n, req.StaticData)
@@ -124,11 +130,6 @@ func CertifyICC(ctx context.Context, c Certifier, req ICCCertRequest) (*Certifie
 	}
 	if got.PAN != req.Cert.PAN || got.Expiry != req.Cert.Expiry || got.Serial != req.Cert.Serial || !got.Key.Equal(req.Cert.Key) {
 		return nil, certErr(CertFormatICC, "content", ErrCertKey, "the recovered certificate differs from the request")
-	}
-	if !req.Now.IsZero() {
-		if err := got.Check(req.Cert.PAN, req.Now); err != nil {
-			return nil, err
-		}
 	}
 	return &CertifiedKey{Cert: cert, Remainder: rem, Exponent: exp}, nil
 }
@@ -164,6 +165,16 @@ func SignStaticData(ctx context.Context, c Certifier, req StaticDataRequest) ([]
 		return nil, certErr(CertFormatSSAD, "content", ErrCertKey, "the recovered data authentication code differs from the request")
 	}
 	return sig, nil
+}
+
+// notExpired refuses, before anything is signed, a certificate that has
+// expired at now (when now is set); a malformed date is left to the block
+// builder.
+func notExpired(format byte, d CertDate, now time.Time) error {
+	if now.IsZero() || !d.Valid() {
+		return nil
+	}
+	return checkExpiry(format, d, now)
 }
 
 // signBlock resolves the signer's public key (pub, or the Certifier's for
@@ -310,6 +321,10 @@ func (c *CardCertifier) Certify(ctx context.Context, env *Env, pan, expiry strin
 	if err != nil {
 		return nil, err
 	}
+	now := c.now()
+	if err := notExpired(CertFormatICC, date, now); err != nil {
+		return nil, err
+	}
 	pub, err := c.issuerKey(ctx, env)
 	if err != nil {
 		return nil, err
@@ -327,7 +342,7 @@ func (c *CardCertifier) Certify(ctx context.Context, env *Env, pan, expiry strin
 		IssuerKey:  pub,
 		Cert:       ICCCert{PAN: pan, Expiry: date, Serial: [3]byte(h[:3]), Key: key.Public},
 		StaticData: staticData,
-		Now:        c.now(),
+		Now:        now,
 	})
 	if err != nil {
 		return nil, err

@@ -720,12 +720,15 @@ func TestCertifyChecksSignature(t *testing.T) {
 		})
 	}
 
-	// A certificate that has already expired is not returned.
-	m.sign = nil
+	// A certificate that has already expired is refused (before signing:
+	// m.sign fails the test).
 	r := req
 	r.Now = time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := CertifyICC(ctx, m, r); !errors.Is(err, ErrCertExpired) {
 		t.Errorf("CertifyICC after expiry: %v, want ErrCertExpired", err)
+	}
+	if _, err := CertifyIssuer(ctx, m, IssuerCertRequest{CA: refCA, Cert: IssuerCert{IssuerID: IssuerID{0x47, 0x61, 0x73, 0xFF}, Expiry: expiry, Key: &issuer.PublicKey}, Now: r.Now}); !errors.Is(err, ErrCertExpired) {
+		t.Errorf("CertifyIssuer after expiry: %v, want ErrCertExpired", err)
 	}
 }
 
@@ -943,10 +946,17 @@ func TestCardCertifier(t *testing.T) {
 		t.Errorf("SSAD: %+v, %v", s, err)
 	}
 
-	// An expired card is refused.
+	if _, err := cc.Certify(ctx, &Env{}, testPAN, "291231", static); !errors.Is(err, ErrBadInput) {
+		t.Errorf("Certify without a Certifier: %v", err)
+	}
+	// An expired card is refused before a key is generated.
 	cc.Now = func() time.Time { return time.Date(2030, 2, 1, 0, 0, 0, 0, time.UTC) }
+	keys := len(c.m.cards)
 	if _, err := cc.Certify(ctx, env, testPAN, "291231", static); !errors.Is(err, ErrCertExpired) {
 		t.Errorf("Certify of an expired card: %v", err)
+	}
+	if len(c.m.cards) != keys {
+		t.Errorf("a card key was generated for an expired card")
 	}
 	for _, tt := range []struct {
 		pan, expiry string
@@ -958,9 +968,6 @@ func TestCardCertifier(t *testing.T) {
 	}
 	if _, err := cc.SignStaticData(ctx, env, []byte{1}, static); !errors.Is(err, ErrBadInput) {
 		t.Errorf("SignStaticData with a 1-byte DAC: %v", err)
-	}
-	if _, err := cc.Certify(ctx, &Env{}, testPAN, "291231", static); !errors.Is(err, ErrBadInput) {
-		t.Errorf("Certify without a Certifier: %v", err)
 	}
 }
 
