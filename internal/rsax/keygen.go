@@ -51,7 +51,10 @@ func GenerateKey(random io.Reader, bits, e int) (*rsa.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.Cmp(q) < 0 {
+		switch p.Cmp(q) {
+		case 0:
+			return nil, errBrokenRandom
+		case -1:
 			p, q = q, p
 		}
 		if new(big.Int).Sub(p, q).Cmp(minDiff) <= 0 {
@@ -72,9 +75,10 @@ func GenerateKey(random io.Reader, bits, e int) (*rsa.PrivateKey, error) {
 }
 
 var (
-	bigOne   = big.NewInt(1)
-	two      = big.NewInt(2)
-	errRetry = errors.New("rsax: retry")
+	bigOne          = big.NewInt(1)
+	two             = big.NewInt(2)
+	errRetry        = errors.New("rsax: retry")
+	errBrokenRandom = errors.New("rsax: generated p = q: the random source is broken")
 )
 
 // assemble computes the private exponent and the CRT values of the primes

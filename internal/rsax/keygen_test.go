@@ -165,6 +165,7 @@ func TestGenerateKeyRejects(t *testing.T) {
 		{"exponent 1", seeded(1), 1024, 1, ErrUnsupported},
 		{"reader fails", iotestErrReader{readErr}, 1024, 3, readErr},
 		{"reader runs dry", io.LimitReader(seeded(1), 40), 1024, 65537, io.ErrUnexpectedEOF},
+		{"reader repeats itself", zeroReader{}, 768, 3, errBrokenRandom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +176,10 @@ func TestGenerateKeyRejects(t *testing.T) {
 		})
 	}
 }
+
+type zeroReader struct{}
+
+func (zeroReader) Read(b []byte) (int, error) { clear(b); return len(b), nil }
 
 type iotestErrReader struct{ err error }
 
