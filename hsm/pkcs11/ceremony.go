@@ -34,8 +34,9 @@ var ErrExists = errors.New("pkcs11: a key with this label exists")
 // CreateKey puts a symmetric master key or KMC on the token under
 // ref.String(): imported from value (known test values) or, with value
 // nil, generated in the token. The key is a token object that is
-// private, sensitive, never extractable and unmodifiable, with only the
-// usages of its role. It returns the KCV, computed in the token (and, for
+// private, sensitive and never extractable, with only the usages of its
+// role. It stays modifiable (PKCS#11 still forbids making it extractable
+// or readable) so that the Module can use a session copy of it. It returns the KCV, computed in the token (and, for
 // an imported value, checked against the value's own).
 func (m *Module) CreateKey(ctx context.Context, ref perso.KeyRef, role Role, typ perso.KeyType, value []byte) ([3]byte, error) {
 	if typ.Len() == 0 || typ == perso.KeyDES3 && role == RoleKMC {
@@ -89,7 +90,6 @@ func (m *Module) createSecret(ctx context.Context, label string, typ perso.KeyTy
 			p11.NewAttribute(p11.CKA_PRIVATE, true),
 			p11.NewAttribute(p11.CKA_SENSITIVE, true),
 			p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
-			p11.NewAttribute(p11.CKA_MODIFIABLE, false),
 			p11.NewAttribute(p11.CKA_LABEL, label),
 			p11.NewAttribute(p11.CKA_ID, []byte(label)),
 		}
@@ -207,7 +207,6 @@ func (m *Module) CreateIssuerKey(ctx context.Context, ref perso.KeyRef, bits, ex
 		p11.NewAttribute(p11.CKA_DECRYPT, false),
 		p11.NewAttribute(p11.CKA_UNWRAP, false),
 		p11.NewAttribute(p11.CKA_DERIVE, false),
-		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
 	} {
 		priv[a.Type] = a
 	}
@@ -315,7 +314,7 @@ func (m *Module) DestroyKeys(ctx context.Context, label string) (int, error) {
 		}
 		return nil
 	})
-	m.keys.reset()
+	m.resetKeys()
 	m.pubs.Range(func(k, _ any) bool {
 		if k.(perso.KeyRef).String() == label {
 			m.pubs.Delete(k)

@@ -46,6 +46,11 @@ type Config struct {
 	// SessionWait bounds how long an operation waits for a free session
 	// when all are busy. Zero means it waits until its context is done.
 	SessionWait time.Duration
+
+	// NoKeyCopies makes the module use token keys directly instead of
+	// session copies of them (see Module.findKey): for tokens whose
+	// policy forbids copies, or to measure the difference.
+	NoKeyCopies bool
 }
 
 // PINFromEnv returns a PINFunc that reads the PIN from the environment

@@ -33,8 +33,15 @@
 // [perso.SchemeAESKW] and DES2 for [perso.SchemeDES3ECB]. [Module.CreateKey],
 // [Module.CreateKEK], [Module.CreateIssuerKey] and [Module.ImportIssuerKey]
 // put such keys on a token for tests, examples and key ceremonies: never
-// extractable, sensitive, unmodifiable, with only the usages of their role
-// (a master key can only derive, a KEK can only wrap and unwrap).
+// extractable, sensitive, with only the usages of their role (a master key
+// can only derive, a KEK can only wrap and unwrap).
+//
+// The Module uses each token key through a session copy of it, made on
+// first use with C_CopyObject (PKCS#11 lets a copy keep but never weaken
+// the key's sensitivity, extractability and usages). With SoftHSM2's file
+// store every use of a token object checks the object's file, which makes
+// a derivation or a wrap under a token key some twenty times slower than
+// under a session copy. Config.NoKeyCopies turns this off.
 //
 // # Card keys (issuer side)
 //

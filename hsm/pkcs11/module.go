@@ -38,8 +38,10 @@ type Module struct {
 	done    chan struct{} // closed by Close, to release waiting operations
 	closing sync.Once
 
-	keys keyCache
-	pubs sync.Map // KeyRef -> *rsa.PublicKey of issuer keys
+	keys   keyCache
+	copier session    // holds the session copies of token keys; zero with NoKeyCopies
+	copyMu sync.Mutex // serializes key lookups that copy, and the copier session
+	pubs   sync.Map   // KeyRef -> *rsa.PublicKey of issuer keys
 
 	feat features
 	caps perso.Capabilities
@@ -130,6 +132,11 @@ func (m *Module) open(cfg Config, pin string) error {
 	if !found {
 		return fmt.Errorf("pkcs11: token not found in %s", cfg.Path)
 	}
+	if !cfg.NoKeyCopies {
+		if err := m.reopen(&m.copier); err != nil {
+			return err
+		}
+	}
 	m.pool = make(chan *session, m.size)
 	for i := 0; i < m.size; i++ {
 		s := &session{}
@@ -186,6 +193,9 @@ func (m *Module) release() {
 				_ = m.ctx.CloseSession(s.h)
 			}
 		}
+	}
+	if m.copier.h != 0 {
+		_ = m.ctx.CloseSession(m.copier.h) // destroys the key copies
 	}
 	if m.ctx != nil {
 		// crypto11 owns C_Finalize: it calls it when its last Context on
@@ -249,15 +259,28 @@ func (m *Module) do(ctx context.Context, fn func(*session) error) error {
 	}
 	err = fn(s)
 	if isCKR(err, p11.CKR_OBJECT_HANDLE_INVALID, p11.CKR_KEY_HANDLE_INVALID) {
-		m.keys.reset()
+		m.refresh()
 		err = fn(s)
 	}
 	if isCKR(err, p11.CKR_SESSION_HANDLE_INVALID, p11.CKR_SESSION_CLOSED,
 		p11.CKR_DEVICE_REMOVED, p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_DEVICE_ERROR) {
-		m.keys.reset()
+		m.refresh()
 		_ = m.reopen(s)
 	}
 	return err
+}
+
+// refresh forgets the keys found so far, and reopens the session that
+// holds their copies when it was lost with them.
+func (m *Module) refresh() {
+	m.resetKeys()
+	m.copyMu.Lock()
+	defer m.copyMu.Unlock()
+	if m.copier.h != 0 {
+		if _, err := m.ctx.GetSessionInfo(m.copier.h); err != nil {
+			_ = m.reopen(&m.copier)
+		}
+	}
 }
 
 // isCKR reports whether err carries one of the PKCS#11 return values.

@@ -17,6 +17,7 @@ import (
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/internal/crypt"
 	"github.com/cardperso/perso/internal/kdf"
+	p11 "github.com/miekg/pkcs11"
 )
 
 func TestConfigPrintsNoPIN(t *testing.T) {
@@ -211,5 +212,64 @@ func TestSessionWait(t *testing.T) {
 	// The shared fixture still works: the library stays loaded.
 	if _, err := f.m.Derive(context.Background(), req); err != nil {
 		t.Errorf("another module after Close: %v", err)
+	}
+}
+
+// TestKeyCopies checks that operations give the same results with and
+// without session copies, and that a copy lost behind the module's back
+// (a stale handle) is made again.
+func TestKeyCopies(t *testing.T) {
+	f := fixtureFor(t)
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NoKeyCopies = true
+	direct, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	ctx := context.Background()
+	req := perso.DeriveRequest{Master: f.imk, Method: perso.MethodEMVOptionA, Data: perso.PANPSN("4761739001010010", 1), KEK: f.kek}
+	a, err := direct.Derive(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.m.Derive(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.KCV != b.KCV || !crypt.Equal(openKey(t, a), openKey(t, b)) {
+		t.Error("derivations with and without key copies differ")
+	}
+	err = direct.do(ctx, func(s *session) error {
+		k, err := direct.findKey(s, p11.CKO_SECRET_KEY, f.imk.String())
+		if err == nil && k.copied {
+			t.Error("NoKeyCopies: the key was copied")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Destroy the fixture's copy of the IMK: the next derivation meets a
+	// stale handle, refreshes and succeeds.
+	err = f.m.do(ctx, func(s *session) error {
+		k, err := f.m.findKey(s, p11.CKO_SECRET_KEY, f.imk.String())
+		if err != nil {
+			return err
+		}
+		if !k.copied {
+			t.Skip("the token refuses key copies")
+		}
+		return f.m.ctx.DestroyObject(s.h, k.h)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.m.Derive(ctx, req); err != nil || c.KCV != b.KCV {
+		t.Errorf("Derive after the copy was lost: %v", err)
 	}
 }

@@ -9,18 +9,20 @@ import (
 	p11 "github.com/miekg/pkcs11"
 )
 
-// keyInfo is a token key found by label: its handle, PKCS#11 key type and,
-// for secret keys, length in bytes.
+// keyInfo is a token key found by label: the handle to use (its session
+// copy, or the token object itself), its PKCS#11 key type and, for secret
+// keys, length in bytes.
 type keyInfo struct {
 	h      p11.ObjectHandle
 	typ    uint
 	length int
+	copied bool // h is a session copy the module made
 }
 
-// keyCache remembers the handles of token keys by class and label. Object
-// handles of token objects stay valid while the application has a
-// session open, which the persistent crypto11 session guarantees; a stale
-// handle (the token was reinitialized) makes Module.do reset the cache.
+// keyCache remembers the keys found by class and label. Handles stay valid
+// while the application has sessions open, which the Module's own sessions
+// guarantee; a stale handle (the token was reinitialized, a session lost)
+// makes Module.do reset the cache and try once more.
 type keyCache struct {
 	mu sync.RWMutex
 	m  map[cacheKey]keyInfo
@@ -47,18 +49,50 @@ func (c *keyCache) put(k cacheKey, ki keyInfo) {
 	c.m[k] = ki
 }
 
-func (c *keyCache) reset() {
+// reset empties the cache and returns what it held.
+func (c *keyCache) reset() []keyInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var out []keyInfo
+	for _, ki := range c.m {
+		out = append(out, ki)
+	}
 	c.m = nil
+	return out
+}
+
+// resetKeys empties the key cache and destroys the session copies it held.
+func (m *Module) resetKeys() {
+	m.copyMu.Lock()
+	defer m.copyMu.Unlock()
+	for _, ki := range m.keys.reset() {
+		if ki.copied && m.copier.h != 0 {
+			_ = m.ctx.DestroyObject(m.copier.h, ki.h)
+		}
+	}
 }
 
 // findKey returns the one token object of the class with the label. It
 // returns an error that wraps perso.ErrNoSuchKey when there is none, and
 // an error when the label is ambiguous.
+//
+// Unless Config.NoKeyCopies is set, the first lookup copies the key into a
+// session object (C_CopyObject with CKA_TOKEN false, in a session the
+// Module keeps for the purpose), which every later operation uses. PKCS#11
+// lets a copy keep but never weaken CKA_SENSITIVE, CKA_EXTRACTABLE and the
+// usage attributes, so the copy is as confined as the key; it spares a
+// token with a file store (SoftHSM2) checking the key's file at every use,
+// which is most of the cost of a derivation or a wrap there. A token that
+// refuses the copy (CKA_COPYABLE or CKA_MODIFIABLE false) has its key used
+// directly.
 func (m *Module) findKey(s *session, class uint, label string) (keyInfo, error) {
 	ck := cacheKey{class, label}
 	if ki, ok := m.keys.get(ck); ok {
+		return ki, nil
+	}
+	m.copyMu.Lock()
+	defer m.copyMu.Unlock()
+	if ki, ok := m.keys.get(ck); ok { // found by another operation meanwhile
 		return ki, nil
 	}
 	hs, err := m.findObjects(s, []*p11.Attribute{
@@ -93,6 +127,11 @@ func (m *Module) findKey(s *session, class uint, label string) (keyInfo, error) 
 			return keyInfo{}, fail("length of "+label, err)
 		}
 		ki.length = int(ulong(got[0].Value))
+	}
+	if m.copier.h != 0 {
+		if h, err := m.ctx.CopyObject(m.copier.h, ki.h, []*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, false)}); err == nil {
+			ki.h, ki.copied = h, true
+		}
 	}
 	m.keys.put(ck, ki)
 	return ki, nil

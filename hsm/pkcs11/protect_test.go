@@ -165,35 +165,52 @@ func TestKeysStayInside(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if _, err := f.m.ctx.GetAttributeValue(s.h, k.h, []*p11.Attribute{p11.NewAttribute(c.value, nil)}); !isCKR(err, p11.CKR_ATTRIBUTE_SENSITIVE) {
-				t.Errorf("%s: reading its value: %v, want CKR_ATTRIBUTE_SENSITIVE", c.label, err)
+			if !k.copied {
+				t.Errorf("%s: used without a session copy", c.label)
 			}
-			for _, wm := range []uint{p11.CKM_AES_KEY_WRAP, p11.CKM_AES_KEY_WRAP_PAD} {
-				if w, err := f.m.ctx.WrapKey(s.h, mech(wm, nil), kek.h, k.h); err == nil {
-					t.Errorf("%s: wrapped under the KEK with %s into %d bytes", c.label, mechName(wm), len(w))
+			tok, err := f.m.findObjects(s, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, c.class), p11.NewAttribute(p11.CKA_LABEL, c.label), p11.NewAttribute(p11.CKA_TOKEN, true)}, 2)
+			if err != nil || len(tok) != 1 {
+				return fmt.Errorf("token object %s: %d found, %v", c.label, len(tok), err)
+			}
+			for _, h := range []p11.ObjectHandle{tok[0], k.h} {
+				what := c.label + " (token object)"
+				if h == k.h {
+					what = c.label + " (session copy)"
 				}
-			}
-			got, err := f.m.ctx.GetAttributeValue(s.h, k.h, []*p11.Attribute{
-				p11.NewAttribute(p11.CKA_SENSITIVE, nil),
-				p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
-				p11.NewAttribute(p11.CKA_MODIFIABLE, nil),
-			})
-			if err != nil {
-				return err
-			}
-			if got[0].Value[0] != 1 || got[1].Value[0] != 0 || got[2].Value[0] != 0 {
-				t.Errorf("%s: sensitive %d, extractable %d, modifiable %d; want 1, 0, 0", c.label, got[0].Value[0], got[1].Value[0], got[2].Value[0])
-			}
-			if err := f.m.ctx.SetAttributeValue(s.h, k.h, []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, true)}); err == nil {
-				t.Errorf("%s: made extractable", c.label)
-			}
-			if c.class == p11.CKO_SECRET_KEY && c.label != f.kek.Label() {
-				mk := uint(p11.CKM_DES3_ECB)
-				if k.typ == p11.CKK_AES {
-					mk = p11.CKM_AES_ECB
+				if _, err := f.m.ctx.GetAttributeValue(s.h, h, []*p11.Attribute{p11.NewAttribute(c.value, nil)}); !isCKR(err, p11.CKR_ATTRIBUTE_SENSITIVE) {
+					t.Errorf("%s: reading its value: %v, want CKR_ATTRIBUTE_SENSITIVE", what, err)
 				}
-				if _, err := f.m.encrypt(s, mk, nil, k.h, make([]byte, 16)); err == nil {
-					t.Errorf("%s: encrypted chosen data", c.label)
+				for _, wm := range []uint{p11.CKM_AES_KEY_WRAP, p11.CKM_AES_KEY_WRAP_PAD} {
+					if w, err := f.m.ctx.WrapKey(s.h, mech(wm, nil), kek.h, h); err == nil {
+						t.Errorf("%s: wrapped under the KEK with %s into %d bytes", what, mechName(wm), len(w))
+					}
+				}
+				got, err := f.m.ctx.GetAttributeValue(s.h, h, []*p11.Attribute{
+					p11.NewAttribute(p11.CKA_SENSITIVE, nil),
+					p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
+				})
+				if err != nil {
+					return err
+				}
+				if got[0].Value[0] != 1 || got[1].Value[0] != 0 {
+					t.Errorf("%s: sensitive %d, extractable %d; want 1, 0", what, got[0].Value[0], got[1].Value[0])
+				}
+				for _, a := range []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, true), p11.NewAttribute(p11.CKA_SENSITIVE, false)} {
+					if err := f.m.ctx.SetAttributeValue(s.h, h, []*p11.Attribute{a}); err == nil {
+						t.Errorf("%s: attribute 0x%X changed to make it readable", what, a.Type)
+					}
+				}
+				if _, err := f.m.ctx.CopyObject(s.h, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, false), p11.NewAttribute(p11.CKA_EXTRACTABLE, true)}); err == nil {
+					t.Errorf("%s: copied into an extractable object", what)
+				}
+				if c.class == p11.CKO_SECRET_KEY && c.label != f.kek.Label() {
+					mk := uint(p11.CKM_DES3_ECB)
+					if k.typ == p11.CKK_AES {
+						mk = p11.CKM_AES_ECB
+					}
+					if _, err := f.m.encrypt(s, mk, nil, h, make([]byte, 16)); err == nil {
+						t.Errorf("%s: encrypted chosen data", what)
+					}
 				}
 			}
 		}
