@@ -267,10 +267,13 @@ var smallPrimes = sync.OnceValue(func() *sieveTable {
 		if isComposite[i] {
 			continue
 		}
+		t.primes = append(t.primes, uint(i))
+		if i > sieveLimit/i {
+			continue // i·i is past the limit (and may overflow a 32-bit int)
+		}
 		for j := i * i; j < sieveLimit; j += 2 * i {
 			isComposite[j] = true
 		}
-		t.primes = append(t.primes, uint(i))
 	}
 	for i := 0; i < len(t.primes); {
 		g := primeGroup{product: 1, start: i}
