@@ -230,7 +230,7 @@ func (m *ChipModule) load(ctx context.Context, card *Card, app *App) error {
 		return err
 	}
 	if _, err := conn.Do(Command(ea)); err != nil {
-		return fmt.Errorf("%w: EXTERNAL AUTHENTICATE: %v", ErrCardAuth, err)
+		return fmt.Errorf("%w: EXTERNAL AUTHENTICATE: %w", ErrCardAuth, err)
 	}
 	conn.SetSecureChannel(gpChannel{host})
 	cmds, err := m.storeData(ctx, app, sk)
