@@ -24,6 +24,10 @@ func NewCard(t perso.Transport) *Card { return &Card{conn: perso.NewConn(t)} }
 // Count returns the number of APDUs sent so far.
 func (c *Card) Count() int { return c.conn.Count() }
 
+// Conn returns the connection the Card sends its commands on, for the
+// commands of other applications on the same card (the purse's, in vsvc).
+func (c *Card) Conn() *perso.Conn { return c.conn }
+
 // FCI is an application's answer to SELECT (EMV Book 1 11.3.4): the file
 // control information template 6F with the DF name (84) and the FCI
 // proprietary template (A5).
