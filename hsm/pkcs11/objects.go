@@ -82,7 +82,7 @@ func (m *Module) resetKeys() {
 // lets a copy keep but never weaken CKA_SENSITIVE, CKA_EXTRACTABLE and the
 // usage attributes, so the copy is as confined as the key; it spares a
 // token with a file store (SoftHSM2) checking the key's file at every use,
-// which is most of the cost of a derivation or a wrap there. A token that
+// about half the cost of a derivation or a wrap there. A token that
 // refuses the copy (CKA_COPYABLE or CKA_MODIFIABLE false) has its key used
 // directly.
 func (m *Module) findKey(s *session, class uint, label string) (keyInfo, error) {
