@@ -1,8 +1,10 @@
-// Package vcard is a virtual smart card that runs in-process: a
-// GlobalPlatform card with an issuer security domain, EMV applets and a
-// stored-value purse, which a personalization host loads with STORE DATA
-// through a secure channel and a terminal then uses as it would a real
-// card. [Card] implements perso.Transport.
+// Package vcard is a virtual smart card: a GlobalPlatform card with an
+// issuer security domain, EMV applets and a stored-value purse, which a
+// personalization host loads with STORE DATA through a secure channel and
+// a terminal then uses as it would a real card. [Card] implements
+// perso.Transport in-process; [VPCD] puts the same card behind pcscd
+// through vsmartcard's vpcd reader driver, and [Station] and
+// [VPCDFeeder] hand out fresh cards to a personalizer.
 //
 // # The card
 //
