@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -197,4 +198,64 @@ func ExampleParseAFL() {
 	// Output:
 	// SFI 1 records 1-2, 2 for ODA
 	// SFI 2 records 1-2, 0 for ODA
+}
+
+// script is a card that answers each instruction with a canned response.
+type script map[byte]string
+
+func (s script) Transmit(cmd []byte) ([]byte, error) {
+	r, ok := s[cmd[1]]
+	if !ok {
+		return []byte{0x6D, 0x00}, nil
+	}
+	return hex.DecodeString(r)
+}
+
+// TestCardResponses: the response formats the terminal side accepts, and
+// malformed answers it refuses with an error naming what is wrong.
+func TestCardResponses(t *testing.T) {
+	good := emv.NewCard(script{
+		0xA8: "800A" + "5800" + "0801020210010200" + "9000",
+		0x88: "77819A9F4B8196" + strings.Repeat("AB", 0x96) + "9000",
+		0xCA: "9F3602000A9000",
+	})
+	aip, afl, err := good.GetProcessingOptions(nil)
+	if err != nil || !bytes.Equal(aip, []byte{0x58, 0x00}) || len(afl) != 2 || afl.Records() != 4 {
+		t.Errorf("GPO format 1: %X %v %v", aip, afl, err)
+	}
+	if sdad, err := good.InternalAuthenticate([]byte{1, 2, 3, 4}); err != nil || len(sdad) != 0x96 {
+		t.Errorf("INTERNAL AUTHENTICATE format 2: %d bytes, %v", len(sdad), err)
+	}
+	if atc, err := good.GetData(0x9F36); err != nil || !bytes.Equal(atc, []byte{0, 10}) {
+		t.Errorf("GET DATA: %X %v", atc, err)
+	}
+	if _, err := good.GetData(0xDF8101); err == nil {
+		t.Error("GET DATA of a 3-byte tag succeeded")
+	}
+	if good.Count() != 3 || good.Conn() == nil {
+		t.Errorf("Count %d", good.Count())
+	}
+	for _, tc := range []struct {
+		name string
+		s    script
+		do   func(c *emv.Card) error
+		want string
+	}{
+		{"FCI not 6F", script{0xA4: "A5009000"}, func(c *emv.Card) error { _, err := c.Select(visaAID); return err }, "not an FCI"},
+		{"FCI without 84", script{0xA4: "6F02A5009000"}, func(c *emv.Card) error { _, err := c.Select(visaAID); return err }, "DF name"},
+		{"FCI without A5", script{0xA4: "6F098407A00000000310109000"}, func(c *emv.Card) error { _, err := c.Select(visaAID); return err }, "proprietary template"},
+		{"SELECT refused", script{0xA4: "6A82"}, func(c *emv.Card) error { _, err := c.Select(visaAID); return err }, "6A82"},
+		{"GPO without AFL", script{0xA8: "770482023800" + "9000"}, func(c *emv.Card) error { _, _, err := c.GetProcessingOptions(nil); return err }, "AFL"},
+		{"GPO other template", script{0xA8: "70009000"}, func(c *emv.Card) error { _, _, err := c.GetProcessingOptions(nil); return err }, "template 70"},
+		{"GPO bad AFL", script{0xA8: "8005580008010200" + "9000"}, func(c *emv.Card) error { _, _, err := c.GetProcessingOptions(nil); return err }, "AFL"},
+		{"GET DATA other tag", script{0xCA: "9F1701039000"}, func(c *emv.Card) error { _, err := c.GetData(0x9F36); return err }, "not that data object"},
+		{"INTERNAL AUTHENTICATE empty", script{0x88: "77009000"}, func(c *emv.Card) error { _, err := c.InternalAuthenticate(nil); return err }, "no signed dynamic"},
+		{"READ RECORD refused", script{}, func(c *emv.Card) error { _, err := c.ReadRecord(1, 1); return err }, "SFI 1 record 1"},
+		{"GENERATE AC refused", script{0xAE: "6985"}, func(c *emv.Card) error { _, err := c.GenerateAC(emv.ARQC, nil); return err }, "ARQC"},
+	} {
+		err := tc.do(emv.NewCard(tc.s))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -140,6 +140,9 @@ func stepOf(t *testing.T, err error) emv.Step {
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v is not a *CheckError", err)
 	}
+	if want := "emv: check " + string(ce.Step) + ": "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
 	return ce.Step
 }
 
@@ -282,4 +285,27 @@ func TestVerifyCardTampered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyCard runs the whole check on a DDA card: SELECT, GPO,
+// records, both certificates, INTERNAL AUTHENTICATE, two GENERATE ACs
+// verified in the software module.
+func BenchmarkVerifyCard(b *testing.B) {
+	s := demoSetup(b)
+	p, err := s.EMV(emv.ODADDA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	card := personalizedCard(b, s, p, testPAN(8, 16))
+	o := options(s)
+	b.ReportAllocs()
+	apdus := 0
+	for b.Loop() {
+		r, err := emv.VerifyCard(context.Background(), card, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		apdus = r.APDUs
+	}
+	b.ReportMetric(float64(apdus), "APDUs/check")
 }

@@ -143,6 +143,9 @@ func stepOf(t *testing.T, err error) vsvc.Step {
 	if !errors.As(err, &ce) {
 		t.Fatalf("%v is not a *CheckError", err)
 	}
+	if want := "vsvc: check " + string(ce.Step) + ": "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
 	return ce.Step
 }
 
@@ -301,5 +304,25 @@ func TestPurseKeysAgree(t *testing.T) {
 	}
 	if s := fmt.Sprintf("%v %+v %#v %s", clear, clear, clear, clear); strings.Contains(strings.ToUpper(s), "404142") || strings.Contains(s, "64 65 66") {
 		t.Errorf("ClearPurseKeys printed its keys: %s", s)
+	}
+}
+
+// BenchmarkVerifyPurse runs the whole purse check with the MACs in the
+// software module.
+func BenchmarkVerifyPurse(b *testing.B) {
+	s := purseIssuer(b)
+	c := purseCard(b, s, "4761739001010051", 0)
+	o := purseOptions(s)
+	o.Amount = 1
+	b.ReportAllocs()
+	for n := 1; b.Loop(); n++ {
+		if n%40000 == 0 { // the balance and NT would run out
+			b.StopTimer()
+			c = purseCard(b, s, "4761739001010051", 0)
+			b.StartTimer()
+		}
+		if _, err := vsvc.VerifyPurse(context.Background(), c, o); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

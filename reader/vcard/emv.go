@@ -401,7 +401,10 @@ func (a *emvApplet) verify(cm cmd) ([]byte, uint16) {
 	switch {
 	case cm.CLA != 0x00:
 		return nil, swCLAUnsupported
-	case cm.P1 != 0 || cm.P2 == 0x88:
+	case cm.P1 != 0:
+		return nil, swWrongP1P2
+	case cm.P2 == 0x88:
+		// Enciphered offline PIN needs an ICC PIN encipherment key.
 		return nil, swFuncUnsupported
 	case cm.P2 != 0x80:
 		return nil, swWrongP1P2
