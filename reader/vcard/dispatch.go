@@ -121,7 +121,10 @@ func (c *Card) process(raw []byte) []byte {
 // this card answers with 6Cxx have no side effects. Responses are wrapped
 // by the secure channel where its level asks for it.
 func (c *Card) respond(pc perso.Command, data []byte, sw uint16) []byte {
-	if c.session != nil && c.session.wrapsResponses() && pc.CLA&claSMMask == claGPSM {
+	// The response to EXTERNAL AUTHENTICATE itself carries no R-MAC (GP
+	// Amendment D 7.1.2): protection starts with the next command.
+	extAuth := pc.INS == insExtAuth && pc.CLA&claProprietary != 0
+	if c.session != nil && c.session.wrapsResponses() && pc.CLA&claSMMask == claGPSM && !extAuth {
 		data, sw = c.session.wrapResponse(data, sw)
 	}
 	if len(data) == 0 || sw != swOK {

@@ -385,7 +385,9 @@ func (h *host) open(level gp.Level) {
 	if err != nil {
 		h.t.Fatalf("EXTERNAL AUTHENTICATE: %v", err)
 	}
-	h.expect(perso.Command(ea), 0x9000)
+	if d := h.expect(perso.Command(ea), 0x9000); len(d) != 0 {
+		h.t.Fatalf("EXTERNAL AUTHENTICATE answered %d bytes of data", len(d))
+	}
 	h.hs = hs
 	h.block = 0
 	h.conn.SetSecureChannel(adapter{hs})
