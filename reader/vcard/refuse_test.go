@@ -311,3 +311,29 @@ func TestSessionResetByPowerOff(t *testing.T) {
 		t.Errorf("state %v", st.State)
 	}
 }
+
+// TestSessionReplay: a recorded session replayed on the same card fails
+// at EXTERNAL AUTHENTICATE, whatever the card challenge: random (SCP02
+// i=15, SCP03 i=00) or pseudo-random from a counter that moved on (SCP02
+// i=55, SCP03 i=10).
+func TestSessionReplay(t *testing.T) {
+	emv := makeEMV(t, emvOptions{})
+	for _, scp := range []perso.SCP{{Version: 2, Param: 0x15}, {Version: 2, Param: 0x55}, {Version: 3, Param: 0x00}, {Version: 3, Param: 0x10}} {
+		keys := scp02Keys
+		if scp.Version == 3 {
+			keys = scp03Keys
+		}
+		card := newTestCard(t, Config{SCP: scp, Rand: detRand(uint64(scp.Param))})
+		rec := &recorder{c: card}
+		h := newHost(t, rec, keys, scp)
+		h.expect(selectCmd(emvAID), 0x9000)
+		h.open(gp.LevelCMAC)
+		h.expect(h.storeCommands(emv.dgis, storeSplit, 200)[0], 0x9000)
+		want := []uint16{0x9000, 0x9000, 0x6300, 0x6982}
+		for i, apdu := range rec.apdu {
+			if _, sw := raw(t, card, apdu); sw != want[i] && !(i == 1 && sw>>8 == 0x61) {
+				t.Errorf("%v: replayed APDU %d: SW %04X, want %04X", scp, i, sw, want[i])
+			}
+		}
+	}
+}
