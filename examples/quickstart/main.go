@@ -154,7 +154,7 @@ func quickstart(n int, dir string, nStations int, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer af.Close()
-	pz := &perso.Personalizer{Translator: s.Module, Modules: &reg, Audit: af, Verify: verifier(s)}
+	pz := &perso.Personalizer{Translator: s.Module, Modules: &reg, Audit: af, Verify: s.Verifier()}
 	if bar := progress(stderr, psum.Written); bar != nil {
 		pz.Progress = func(p perso.PersoSummary) { bar.Draw(p.Records, p.Rejected+p.Failed) }
 		defer bar.End()
@@ -283,8 +283,3 @@ func spaced(pan string) string {
 	return string(out)
 }
 
-// verifier checks each personalized card as a terminal and an issuer host
-// would.
-func verifier(s *demo.Setup) func(ctx context.Context, card *perso.Card, t perso.Transport) error {
-	return nil
-}

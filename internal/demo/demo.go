@@ -6,6 +6,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/hex"
@@ -37,6 +38,9 @@ var (
 	KMC    = perso.KeyRef{Label: "KMC", Version: 1}
 	KMCAES = perso.KeyRef{Label: "KMC-AES", Version: 1}
 	KEK    = perso.KEKID{Issuer: IssuerID, Version: 1, Scheme: perso.SchemeAESKW}
+	// KEKDES is the issuer host's 3DES KEK, under which the purse checks
+	// have the module compute purse MACs (vsvc.ModuleKeys).
+	KEKDES = perso.KEKID{Issuer: IssuerID, Version: 2, Scheme: perso.SchemeDES3ECB}
 )
 
 // CARID and CAIndex name the demonstration certification authority key.
@@ -109,6 +113,9 @@ func New(o Options) (*Setup, error) {
 	}
 	s := &Setup{Module: m, opts: o}
 	if s.KEKKCV, err = m.GenerateKEK(KEK); err != nil {
+		return nil, err
+	}
+	if _, err = m.GenerateKEK(KEKDES); err != nil {
 		return nil, err
 	}
 	caPub, err := m.GenerateRSAKey(CA, o.CABits, 3)
@@ -192,4 +199,32 @@ func (s *Setup) Header(profiles ...string) *perso.Header {
 // Preparer returns a Preparer over the demonstration module.
 func (s *Setup) Preparer() *perso.Preparer {
 	return &perso.Preparer{Deriver: s.Module, Certifier: s.Module, Protector: s.Module}
+}
+
+// Verifier returns a check of each personalized card as a terminal and the
+// issuer host would run it, for perso.Personalizer.Verify: every EMV
+// application with emv.VerifyCard (ODA required, ARQC verified with the
+// issuer master key), the purse with vsvc.VerifyPurse (a load and an
+// update, their MACs computed in the module).
+func (s *Setup) Verifier() func(ctx context.Context, card *perso.Card, t perso.Transport) error {
+	ca := []perso.CAPublicKey{s.CAKey}
+	purseKeys := vsvc.ModuleKeys{Deriver: s.Module, Protector: s.Module, KML: KML, KMU: KMU, KEK: KEKDES}
+	return func(ctx context.Context, card *perso.Card, t perso.Transport) error {
+		cd, err := card.Record.Chip()
+		if err != nil || cd == nil {
+			return err
+		}
+		for _, a := range cd.Apps {
+			if bytes.Equal(a.AID, vsvc.DefaultAID) {
+				if _, err := vsvc.VerifyPurse(ctx, t, vsvc.Options{AID: a.AID, CAKeys: ca, Keys: purseKeys, Update: true}); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := emv.VerifyCard(ctx, t, emv.Options{AID: a.AID, CAKeys: ca, Deriver: s.Module, ACMaster: IMKAC}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
