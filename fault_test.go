@@ -554,16 +554,7 @@ func TestFaultWrongKEK(t *testing.T) {
 		{"another KEK version, no check values", macOnly{v2}, true, "no key", "record 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			chip, err := perso.NewChipModule(perso.ChipConfig{Translator: tc.tr, KMC: demo.KMC, Diversification: perso.MethodCPS})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reg perso.Registry
-			reg.Register(perso.MICChip, chip)
-			reg.Register(perso.MICEmboss, &perso.RecordingModule{})
-			reg.Register(perso.MICMagStripe, &perso.RecordingModule{})
-			audit := &bytes.Buffer{}
-			p := &perso.Personalizer{Translator: tc.tr, Modules: &reg, Audit: audit}
+			p, audit := newBureau(t, tc.tr, perso.SCP{}, perso.LevelCMAC)
 			sum, lines, cards, err := runBatch(t, p, audit, file)
 			if cards != 0 {
 				t.Errorf("%d cards touched", cards)
