@@ -16,7 +16,7 @@ import (
 func TestMICString(t *testing.T) {
 	for mic, want := range map[MIC]string{
 		MICChip: "chip", MICMagStripe: "magnetic stripe", MICEmboss: "emboss", MICGraphics: "graphics",
-		0x05: "MIC 05", 0xBF: "MIC BF", 0xC0: "bureau C0", 0xFE: "bureau FE", 0x00: "reserved 00", 0xFF: "reserved FF",
+		0x05: "card data", 0x06: "MIC 06", 0xBF: "MIC BF", 0xC0: "bureau C0", 0xFE: "bureau FE", 0x00: "reserved 00", 0xFF: "reserved FF",
 	} {
 		if got := mic.String(); got != want {
 			t.Errorf("MIC(%02X).String() = %q, want %q", uint8(mic), got, want)

@@ -225,7 +225,7 @@ func TestOtherGroups(t *testing.T) {
 	p := writeFile(t, buf.Bytes())
 	_, out, _ := runInspect(t, p)
 	for _, want := range []string{
-		"MIC 05, 30 bytes",
+		"MIC 05 (card data), 30 bytes",
 		tagLine(0x5A, "476173******0010"),
 		tagLine(0x5F20, "<personal data, 10 bytes>"),
 		"DF8103 (not in the tag dictionary): <not in the tag dictionary, 3 bytes>",

@@ -282,4 +282,3 @@ func spaced(pan string) string {
 	}
 	return string(out)
 }
-
