@@ -309,3 +309,72 @@ func BenchmarkVerifyCard(b *testing.B) {
 	}
 	b.ReportMetric(float64(apdus), "APDUs/check")
 }
+
+// recordedCard answers with the responses it was given, in order, then
+// 6F00: a card whose answers a fuzzer chooses.
+type recordedCard struct{ resps [][]byte }
+
+func (c *recordedCard) Transmit([]byte) ([]byte, error) {
+	if len(c.resps) == 0 {
+		return []byte{0x6F, 0x00}, nil
+	}
+	r := c.resps[0]
+	c.resps = c.resps[1:]
+	return r, nil
+}
+
+// responseLog keeps a card's responses.
+type responseLog struct {
+	perso.Transport
+	resps [][]byte
+}
+
+func (l *responseLog) Transmit(cmd []byte) ([]byte, error) {
+	r, err := l.Transport.Transmit(cmd)
+	l.resps = append(l.resps, bytes.Clone(r))
+	return r, err
+}
+
+// frame encodes responses as a fuzz input: 2-byte length, bytes.
+func frame(resps [][]byte) []byte {
+	var out []byte
+	for _, r := range resps {
+		out = append(out, byte(len(r)>>8), byte(len(r)))
+		out = append(out, r...)
+	}
+	return out
+}
+
+func unframe(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) >= 2 {
+		n := min(int(b[0])<<8|int(b[1]), len(b)-2)
+		out = append(out, b[2:2+n])
+		b = b[2+n:]
+	}
+	return out
+}
+
+// FuzzVerifyCard runs the check against a card whose every answer the
+// fuzzer makes, from the answers of real DDA and SDA cards: it must return
+// a report and never panic.
+func FuzzVerifyCard(f *testing.F) {
+	s := demoSetup(f)
+	for i, oda := range []emv.ODA{emv.ODADDA, emv.ODASDA} {
+		p, err := s.EMV(oda)
+		if err != nil {
+			f.Fatal(err)
+		}
+		l := &responseLog{Transport: personalizedCard(f, s, p, testPAN(20+i, 16))}
+		if _, err := emv.VerifyCard(context.Background(), l, options(s)); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frame(l.resps))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, _ := emv.VerifyCard(context.Background(), &recordedCard{resps: unframe(in)}, options(s))
+		if r == nil {
+			t.Fatal("no report")
+		}
+	})
+}

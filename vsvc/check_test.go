@@ -326,3 +326,54 @@ func BenchmarkVerifyPurse(b *testing.B) {
 		}
 	}
 }
+
+// scripted answers with the responses it was given, in order, then 6F00.
+type scripted struct{ resps [][]byte }
+
+func (c *scripted) Transmit([]byte) ([]byte, error) {
+	if len(c.resps) == 0 {
+		return []byte{0x6F, 0x00}, nil
+	}
+	r := c.resps[0]
+	c.resps = c.resps[1:]
+	return r, nil
+}
+
+// logged keeps a card's responses, framed as a fuzz input (2-byte length,
+// bytes).
+type logged struct {
+	perso.Transport
+	out []byte
+}
+
+func (l *logged) Transmit(cmd []byte) ([]byte, error) {
+	r, err := l.Transport.Transmit(cmd)
+	l.out = append(append(l.out, byte(len(r)>>8), byte(len(r))), r...)
+	return r, err
+}
+
+// FuzzVerifyPurse runs the check against a purse whose every answer the
+// fuzzer makes, from a real purse's answers: it must never panic.
+func FuzzVerifyPurse(f *testing.F) {
+	s := purseIssuer(f)
+	o := purseOptions(s)
+	o.Update = true
+	l := &logged{Transport: purseCard(f, s, "4761739001010069", 10)}
+	if _, err := vsvc.VerifyPurse(context.Background(), l, o); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(l.out)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &scripted{}
+		for len(in) >= 2 {
+			n := min(int(in[0])<<8|int(in[1]), len(in)-2)
+			c.resps = append(c.resps, in[2:2+n])
+			in = in[2+n:]
+		}
+		o := purseOptions(s)
+		o.Update = true
+		if r, _ := vsvc.VerifyPurse(context.Background(), c, o); r == nil {
+			t.Fatal("no report")
+		}
+	})
+}
