@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/ThalesGroup/crypto11"
 	"github.com/cardperso/perso"
 	p11 "github.com/miekg/pkcs11"
 )
@@ -128,7 +129,7 @@ func (m *Module) rsaPublic(s *session, h p11.ObjectHandle) (*rsa.PublicKey, erro
 
 // PublicKey returns the public half of the issuer key pair labelled
 // issuer.String(), found through crypto11 (which pairs the public key
-// with the private one by CKA_ID) and remembered.
+// with the private one by CKA_ID and CKA_LABEL) and remembered.
 func (m *Module) PublicKey(ctx context.Context, issuer perso.KeyRef) (*rsa.PublicKey, error) {
 	if v, ok := m.pubs.Load(issuer); ok {
 		return v.(*rsa.PublicKey), nil
@@ -139,7 +140,16 @@ func (m *Module) PublicKey(ctx context.Context, issuer perso.KeyRef) (*rsa.Publi
 	if m.closed.Load() {
 		return nil, errClosed
 	}
-	pairs, err := m.c11.FindKeyPairs(nil, []byte(issuer.String()))
+	// Token objects only: the session copies that modules in this process
+	// make (see findKey) carry the same label.
+	attrs := crypto11.NewAttributeSet()
+	if err := attrs.Set(crypto11.CkaLabel, issuer.String()); err != nil {
+		return nil, err
+	}
+	if err := attrs.Set(crypto11.CkaToken, true); err != nil {
+		return nil, err
+	}
+	pairs, err := m.c11.FindKeyPairsWithAttributes(attrs)
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: finding issuer key %s: %w", issuer, err)
 	}

@@ -254,6 +254,17 @@ func TestKeyCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Another module's session copy of the issuer key has its label: the
+	// public key lookup finds the token's pair alone.
+	block := make([]byte, 128)
+	block[0] = 0x6A
+	if _, err := f.m.SignRaw(ctx, f.issuer, block); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.PublicKey(ctx, f.issuer); err != nil {
+		t.Errorf("PublicKey beside another module's key copy: %v", err)
+	}
+
 	// Destroy the fixture's copy of the IMK: the next derivation meets a
 	// stale handle, refreshes and succeeds.
 	err = f.m.do(ctx, func(s *session) error {

@@ -65,7 +65,9 @@ func checkChannel(req perso.SessionKeyRequest) error {
 //     signatures under the static key, with the challenges as context.
 //
 // ENC, MAC and RMAC are returned: the host's secure channel code needs
-// them. The static keys stay in the token. The DEK stays there too
+// them. The static keys stay in the token (except that keys diversified
+// by MethodSCP03KDF pass through the host as they are computed, see
+// Capabilities). The DEK stays there too
 // (SessionKeys.DEK nil, Handle set) when the token can wrap under it;
 // for SCP02 on a token that cannot wrap under a 3DES key, the session DEK
 // is returned so that Translate can encrypt on the host, as Capabilities
