@@ -34,6 +34,8 @@ type applet interface {
 	// process executes a command other than SELECT, GET RESPONSE, the
 	// secure channel commands and STORE DATA.
 	process(c *Card, cm cmd) ([]byte, uint16)
+	// kind is "EMV" or "purse".
+	kind() string
 	snapshot() AppletState
 }
 
@@ -49,6 +51,11 @@ type base struct {
 }
 
 func (b *base) AID() []byte          { return b.aid }
+
+// state is the part of an applet's AppletState that base holds.
+func (b *base) state(kind string) AppletState {
+	return AppletState{AID: slices.Clone(b.aid), Kind: kind, State: b.life, DGIs: cloneDGIs(b.dgis)}
+}
 func (b *base) lifeCycle() LifeCycle { return b.life }
 
 // fci returns the SELECT response (EMV Book 1 11.3.4): 6F { 84 DF name,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cardperso/perso"
@@ -345,6 +346,32 @@ func diversify(kmc []byte, m perso.Method, kdd []byte, key int, aes bool) ([]byt
 	}
 	return nil, fmt.Errorf("vcard: %s diversification does not apply to these keys: %w", m, perso.ErrUnsupported)
 }
+
+// String describes the card without its keys or stored secrets: its
+// protocol, its ISD and each applet's AID, kind and life cycle state.
+func (c *Card) String() string {
+	if c == nil {
+		return "virtual card <nil>"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtual card (%s, ISD %X", c.sd.scp, c.sd.aid)
+	for _, a := range c.applets {
+		fmt.Fprintf(&b, ", %s %X %v", a.kind(), a.AID(), a.lifeCycle())
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// GoString is String, so that %#v shows no keys either.
+func (c *Card) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c *Card) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue keeps slog from printing the card's keys.
+func (c *Card) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // ATR returns the card's answer to reset.
 func (c *Card) ATR() []byte { return slices.Clone(c.atr) }

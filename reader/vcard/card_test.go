@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -275,5 +276,44 @@ func TestAppletsState(t *testing.T) {
 	}
 	if s := fmt.Sprint(LifeCycle(0x03)); s != "LifeCycle(0x03)" {
 		t.Errorf("LifeCycle String %q", s)
+	}
+}
+
+// TestCardPrintsNoSecrets prints a personalized card and its applets'
+// states with every verb and through slog: no key, PIN block or CRT
+// component may show, in hex or in decimal.
+func TestCardPrintsNoSecrets(t *testing.T) {
+	emv := makeEMV(t, emvOptions{bits: 1024})
+	purse := makePurse(t, 10, 100, 0)
+	c := loadedCard(t, Config{Keys: scp02Keys}, emv, purse)
+	var secrets [][]byte
+	for _, ds := range [][]perso.DGI{emv.dgis, purse.dgis} {
+		for _, d := range ds {
+			if perso.SecretDGI(d.Tag) {
+				secrets = append(secrets, d.Value)
+			}
+		}
+	}
+	secrets = append(secrets, scp02Keys.ENC)
+	var out strings.Builder
+	var logb bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logb, nil))
+	for _, v := range []any{c, c.sd, c.Applets(), Config{Keys: scp02Keys}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			fmt.Fprintf(&out, verb+"\n", v)
+		}
+		log.Info("card", "value", v)
+	}
+	out.WriteString(logb.String())
+	s := out.String()
+	for _, sec := range secrets {
+		for _, form := range []string{fmt.Sprintf("%X", sec[:6]), fmt.Sprintf("%x", sec[:6]), strings.Trim(fmt.Sprint(sec[:6]), "[]")} {
+			if strings.Contains(s, form) {
+				t.Errorf("printed a secret (%s)", form)
+			}
+		}
+	}
+	if !strings.Contains(fmt.Sprint(c), "EMV A0000000031010 PERSONALIZED") {
+		t.Errorf("String: %s", c)
 	}
 }

@@ -78,11 +78,12 @@ func (a *emvApplet) accepts(tag uint16) bool {
 	return isRecordDGI(tag) || isCRTDGI(tag)
 }
 
+func (a *emvApplet) kind() string { return "EMV" }
+
 func (a *emvApplet) snapshot() AppletState {
-	return AppletState{
-		AID: slices.Clone(a.aid), Kind: "EMV", State: a.life, DGIs: cloneDGIs(a.dgis),
-		ATC: a.atc, PTC: a.ptc,
-	}
+	s := a.state(a.kind())
+	s.ATC, s.PTC = a.atc, a.ptc
+	return s
 }
 
 // emvFixed gives the clear length of the EMV applet's fixed-length DGIs.

@@ -66,11 +66,12 @@ func (a *purseApplet) accepts(tag uint16) bool {
 	return isRecordDGI(tag) || isCRTDGI(tag)
 }
 
+func (a *purseApplet) kind() string { return "purse" }
+
 func (a *purseApplet) snapshot() AppletState {
-	return AppletState{
-		AID: slices.Clone(a.aid), Kind: "purse", State: a.life, DGIs: cloneDGIs(a.dgis),
-		Balance: a.balance, NT: a.nt,
-	}
+	s := a.state(a.kind())
+	s.Balance, s.NT = a.balance, a.nt
+	return s
 }
 
 // purseFixed gives the clear length of the purse's fixed-length DGIs.

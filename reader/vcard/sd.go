@@ -2,6 +2,7 @@ package vcard
 
 import (
 	"bytes"
+	"fmt"
 
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/internal/crypt"
@@ -24,6 +25,15 @@ type securityDomain struct {
 	keyLen        int
 	gp            *gp.Card
 }
+
+// String describes the security domain without its keys.
+func (sd *securityDomain) String() string {
+	return fmt.Sprintf("security domain %X (%s, key version %02X)", sd.aid, sd.scp, sd.kvn)
+}
+
+// Format prints String for every verb, so that no key shows even in
+// debugging output.
+func (sd *securityDomain) Format(f fmt.State, _ rune) { fmt.Fprint(f, sd.String()) }
 
 // newGP makes the card side of the secure channel from the static keys.
 func (sd *securityDomain) newGP(c *Card) error {
