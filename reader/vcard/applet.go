@@ -50,7 +50,7 @@ type base struct {
 	icc     *rsax.Private     // from DGIs 8201..8205, nil without
 }
 
-func (b *base) AID() []byte          { return b.aid }
+func (b *base) AID() []byte { return b.aid }
 
 // state is the part of an applet's AppletState that base holds.
 func (b *base) state(kind string) AppletState {
