@@ -118,13 +118,7 @@ func take(staged []stagedDGI, fixed func(tag uint16, s dgiSet) int) (dgiSet, err
 			n := fixed(d.Tag, s)
 			switch {
 			case pass == 0 && n < 0:
-				// A BER-TLV value or a variable-length one: the
-				// padding, present when the clear value is not whole
-				// blocks, ends the value, and no clear value of these
-				// DGIs ends in 80 00..00 over whole blocks.
-				if u, err := crypt.Unpad2(d.Value, d.blockSize); err == nil && len(u)%d.blockSize != 0 {
-					s[d.Tag] = u
-				}
+				s[d.Tag] = unpadTLV(d.Value, d.blockSize)
 			case pass == 1 && n >= 0:
 				u, ok := unpadTo(d.Value, n, d.blockSize)
 				if !ok {
@@ -135,6 +129,25 @@ func take(staged []stagedDGI, fixed func(tag uint16, s dgiSet) int) (dgiSet, err
 		}
 	}
 	return s, nil
+}
+
+// unpadTLV returns a decrypted BER-TLV value without its padding. The
+// padding was added only if the clear value is not whole blocks, so it is
+// there if removing it leaves a value that is not whole blocks and that is
+// a sequence of complete data objects; a clear value of whole blocks that
+// happens to end in 80 or 80 00.. leaves a truncated data object when those
+// bytes are taken off, and is kept whole. (The one value both readings
+// accept ends in the empty data object 80 00, which none of these DGIs
+// holds.)
+func unpadTLV(v []byte, bs int) []byte {
+	u, err := crypt.Unpad2(v, bs)
+	if err != nil || len(u)%bs == 0 {
+		return v
+	}
+	if _, err := perso.ParseTLVs(u, perso.Strict); err != nil {
+		return v
+	}
+	return u
 }
 
 // unpadTo returns the first n bytes of v, which must be v itself (n a

@@ -86,14 +86,19 @@ func (a *emvApplet) snapshot() AppletState {
 	return s
 }
 
-// emvFixed gives the clear length of the EMV applet's fixed-length DGIs.
+// emvFixed gives the clear length of the EMV applet's DGIs whose length is
+// known, or -1.
 func emvFixed(tag uint16, s dgiSet) int {
 	switch tag {
 	case dgiKeys:
-		if k, ok := s[dgiKCVs]; ok && len(k)%3 == 0 {
-			return len(k) / 3 * emvKeySize
+		// Keys of 16 bytes are whole blocks: never padded.
+		return len(s[dgiKeys])
+	case dgiKCVs:
+		// 3 bytes for each key of DGI 8000.
+		if k, ok := s[dgiKeys]; ok {
+			return len(k) / emvKeySize * 3
 		}
-		return 3 * emvKeySize
+		return -1
 	case dgiPIN:
 		return 8
 	case dgiPINTry:

@@ -157,3 +157,63 @@ func TestDiversifiedKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestEncryptedPadding: DGIs sent encrypted (P1 b7-b6 = 11) are whole
+// blocks after encryption; the card finds their clear length whether or
+// not they were padded, including values that end in 80 at a block
+// boundary.
+func TestEncryptedPadding(t *testing.T) {
+	for _, tc := range []struct {
+		v, want string
+		bs      int
+	}{
+		{"9F1401039F230180", "9F1401039F230180", 8},                                 // whole block, ends in 80: kept
+		{"9F14010380000000", "9F140103", 8},                                         // 4 bytes padded
+		{"9F1401039F2301058000000000000000", "9F1401039F230105", 16},                // 8 bytes padded to an AES block
+		{"9F1401039F2301058000000000000000", "9F1401039F2301058000000000000000", 8}, // whole blocks: never padded
+		{"70089F1401039F230105800000000000", "70089F1401039F230105", 8},             // a record, padded
+		{"70079F1401039F230105800000000000", "70079F1401039F230105800000000000", 8}, // not a record once stripped: kept
+	} {
+		if got := fmt.Sprintf("%X", unpadTLV(unhex(tc.v), tc.bs)); got != tc.want {
+			t.Errorf("unpadTLV(%s) = %s, want %s", tc.v, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		v      string
+		n, bs  int
+		want   string
+		wantOK bool
+	}{
+		{"0102030405060708", 8, 8, "0102030405060708", true},
+		{"0102038000000000", 3, 8, "010203", true},
+		{"0102030000000000", 3, 8, "", false},                 // no 80
+		{"01020380000000000000000000000000", 3, 8, "", false}, // two blocks for 3 bytes
+		{"0102030405060708", 3, 8, "", false},
+	} {
+		got, ok := unpadTo(unhex(tc.v), tc.n, tc.bs)
+		if ok != tc.wantOK || fmt.Sprintf("%X", got) != tc.want {
+			t.Errorf("unpadTo(%s, %d) = %X %v, want %s %v", tc.v, tc.n, got, ok, tc.want, tc.wantOK)
+		}
+	}
+	// Through the card: every DGI encrypted, risk management data whose
+	// clear value ends in 80 on a block boundary for SCP02 and needs
+	// padding for SCP03.
+	for _, scp := range []perso.SCP{{Version: 2, Param: 0x55}, {Version: 3, Param: 0x00}} {
+		emv := makeEMV(t, emvOptions{bits: 1000})
+		for i := range emv.dgis {
+			if emv.dgis[i].Tag == 0x0D01 {
+				emv.dgis[i].Value = unhex("9F1401039F230180")
+			}
+		}
+		keys := scp02Keys
+		if scp.Version == 3 {
+			keys = scp03Keys
+		}
+		card := newTestCard(t, Config{SCP: scp})
+		newHost(t, card, keys, scp).personalize(emvAID, emv.dgis, gp.LevelCMAC, storeAllEncrypted, 100)
+		st, _ := card.Applet(emvAID)
+		if diff := cmp.Diff(dgiMap(emv.dgis), dgiMap(st.DGIs)); diff != "" {
+			t.Errorf("%v: DGIs (-sent +held):\n%s", scp, diff)
+		}
+	}
+}
