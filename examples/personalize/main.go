@@ -2,11 +2,14 @@
 // then loads every good record onto a card, and writes the audit log.
 //
 //	go run ./examples/personalize -batch /tmp/batch.prso -keys examples/testdata/keys.json \
-//	    -setup examples/testdata/personalize.json [-stations 2] [-audit audit.jsonl]
+//	    -setup examples/testdata/personalize.json [-stations 2 | -reader all] [-audit audit.jsonl]
 //
 // The cards are in-process virtual cards (reader/vcard) with the
-// demonstration card keys. With -pkcs11 the security module is the
-// PKCS#11 token the environment names.
+// demonstration card keys. With -reader the cards are in PC/SC readers,
+// one station per reader working in parallel, fed by hand: -reader takes
+// a reader's name or index, a comma-separated list of them, or all
+// (examples/vcards puts virtual cards in pcscd's vpcd readers). With
+// -pkcs11 the security module is the PKCS#11 token the environment names.
 package main
 
 import (
@@ -40,24 +43,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	setupPath := fs.String("setup", "", "personalization setup (JSON)")
 	auditPath := fs.String("audit", "", "audit log (JSON lines); default BATCH.audit.jsonl")
 	stations := fs.Int("stations", 2, "virtual chip stations working in parallel")
+	readers := fs.String("reader", "", "personalize through PC/SC: a reader's name or index, a comma-separated list, or all")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *batchPath == "" || *setupPath == "" {
-		fmt.Fprintln(stderr, "usage: personalize -batch BATCH (-keys KEYS.json | -pkcs11) -setup SETUP.json [-stations N] [-audit FILE]")
+		fmt.Fprintln(stderr, "usage: personalize -batch BATCH (-keys KEYS.json | -pkcs11) -setup SETUP.json [-stations N | -reader READERS] [-audit FILE]")
 		return 2
 	}
 	if *auditPath == "" {
 		*auditPath = *batchPath + ".audit.jsonl"
 	}
-	if err := personalize(*batchPath, *setupPath, *auditPath, *stations, &mf, stdout, stderr); err != nil {
+	if err := personalize(*batchPath, *setupPath, *auditPath, *stations, *readers, &mf, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "personalize: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func personalize(batchPath, setupPath, auditPath string, nStations int, mf *cli.ModuleFlags, stdout, stderr io.Writer) error {
+func personalize(batchPath, setupPath, auditPath string, nStations int, readers string, mf *cli.ModuleFlags, stdout, stderr io.Writer) error {
 	setup, err := jobfile.ReadPerso(setupPath)
 	if err != nil {
 		return err
@@ -100,7 +104,15 @@ func personalize(batchPath, setupPath, auditPath string, nStations int, mf *cli.
 		pz.Progress = func(p perso.PersoSummary) { bar.Draw(p.Records, p.Rejected+p.Failed) }
 	}
 	var sts []perso.Station
-	for i := 0; i < max(nStations, 1); i++ {
+	if readers != "" {
+		rs, closeAll, err := readerStations(readers)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		sts = rs
+	}
+	for i := 0; readers == "" && i < max(nStations, 1); i++ {
 		sts = append(sts, vcard.NewStation(fmt.Sprintf("vcard-%d", i+1), false, virtualCards(i, cc.SCP)))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -18,6 +18,12 @@ import (
 // examples/prepare does.
 func prepareShipped(t *testing.T, out string) {
 	t.Helper()
+	prepareCSV(t, "../testdata/cards.csv", out)
+}
+
+// prepareCSV prepares the cards of a card export with the shipped job.
+func prepareCSV(t *testing.T, csvPath, out string) {
+	t.Helper()
 	jf, err := jobfile.Read("../testdata/job.json")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,7 @@ func prepareShipped(t *testing.T, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open("../testdata/cards.csv")
+	in, err := os.Open(csvPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,16 +149,14 @@ func (c *Context) Connect(reader string, opts Options) (*Card, error) {
 // connection.
 func (k *Card) settle() error {
 	k.proto = Protocol(k.h.ActiveProtocol())
-	st, err := k.h.Status()
-	if err != nil {
-		return newError("card status", k.reader, err)
-	}
-	k.atr = slices.Clone(st.Atr)
 	rs, err := k.ctx.State(k.reader)
 	if err != nil {
 		return err
 	}
-	k.events = rs.Events
+	if !rs.Present() {
+		return &Error{Op: "connect", Reader: k.reader, Code: uint32(scard.ErrRemovedCard), class: ErrCardRemoved}
+	}
+	k.atr, k.events = rs.ATR, rs.Events
 	return nil
 }
 

@@ -65,18 +65,9 @@ func insert(t testing.TB, c *pcsc.Context, r pcsctest.Reader, card *vcard.Card) 
 
 // takeOut removes the card from v, if any, and waits for pcscd to see
 // the reader empty.
-func takeOut(t testing.TB, c *pcsc.Context, r pcsctest.Reader, v *vcard.VPCD) {
+func takeOut(t testing.TB, _ *pcsc.Context, r pcsctest.Reader, v *vcard.VPCD) {
 	t.Helper()
-	v.Remove()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := c.State(r.Name)
-	for err == nil && s.Flags&pcsc.StatePresent != 0 {
-		s, err = c.Wait(ctx, s)
-	}
-	if err != nil {
-		t.Errorf("waiting for %s to be empty: %v", r.Name, err)
-	}
+	pcsctest.TakeOut(t, r, v)
 }
 
 func connect(t testing.TB, c *pcsc.Context, reader string, opts pcsc.Options) *pcsc.Card {

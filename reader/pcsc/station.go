@@ -125,22 +125,29 @@ func (s *Station) Insert(ctx context.Context) (perso.Transport, error) {
 			return nil, fmt.Errorf("pcsc: station %s: feeding a card: %w", s.Name(), err)
 		}
 	}
-	var err error
-	for range connectAttempts {
+	for attempt := 1; ; attempt++ {
+		// A fed card is taken as it is: the station looks at the reader
+		// only when connecting fails.
 		var st ReaderState
-		if st, err = s.waitNew(ctx); err != nil {
-			return nil, fmt.Errorf("pcsc: station %s: %w", s.Name(), err)
+		if s.cfg.Feeder == nil || attempt > 1 {
+			var err error
+			if st, err = s.waitNew(ctx); err != nil {
+				return nil, fmt.Errorf("pcsc: station %s: %w", s.Name(), err)
+			}
 		}
-		var card *Card
-		if card, err = s.connect(); err == nil {
+		card, err := s.connect()
+		if err == nil {
 			s.card, s.had, s.events, s.sawEmpty = card, true, card.events, false
 			return card, nil
 		}
-		if !retryable(err) {
+		if !retryable(err) || attempt == connectAttempts {
 			return nil, err
 		}
-		// Wait for the reader to settle: the card may have gone before
-		// the resource manager saw it go, or be still powering up.
+		if st.Reader == "" {
+			continue // not looked at yet: wait for the card
+		}
+		// Let the reader settle: the card may have gone before the
+		// resource manager saw it go, or be still powering up.
 		wctx, cancel := context.WithTimeout(ctx, retryPause)
 		_, werr := s.ctx.Wait(wctx, st)
 		cancel()
@@ -151,7 +158,6 @@ func (s *Station) Insert(ctx context.Context) (perso.Transport, error) {
 			return nil, werr
 		}
 	}
-	return nil, err
 }
 
 // connect connects to the card and begins the transaction, releasing the

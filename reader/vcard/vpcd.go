@@ -120,6 +120,14 @@ func vpcdAnswer(card *Card, msg []byte) (resp []byte, reply bool, err error) {
 //
 // The methods may be called from any goroutine.
 type VPCD struct {
+	// PowerOff, when set, is called after the reader driver powers the
+	// card off (an application ended its connection with
+	// SCARD_UNPOWER_CARD, or pcscd powered an idle card down). It is
+	// called from the goroutine that serves the card, so it must not wait
+	// for Remove or Insert; it may start a goroutine that calls them. Set
+	// it before the first Insert.
+	PowerOff func(*Card)
+
 	addr string
 
 	op sync.Mutex // serializes Insert, Swap and Remove
@@ -257,11 +265,15 @@ func (v *VPCD) answer(conn net.Conn) error {
 		if err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
 		}
-		resp, reply, err := vpcdAnswer(v.Card(), msg)
+		card := v.Card()
+		resp, reply, err := vpcdAnswer(card, msg)
 		if err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
 		}
 		if !reply {
+			if msg[0] == vpcdPowerOff && v.PowerOff != nil {
+				v.PowerOff(card)
+			}
 			continue
 		}
 		if out, err = appendVPCDMsg(out[:0], resp); err != nil {

@@ -146,6 +146,8 @@ var vpcdSelectISD = []byte{0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x01,
 func TestVPCDExchange(t *testing.T) {
 	d := newVPCDDriver(t)
 	v := NewVPCD(d.addr())
+	powerOffs := make(chan *Card, 2)
+	v.PowerOff = func(c *Card) { powerOffs <- c }
 	card := vpcdTestCard(t, Config{})
 	if err := v.Insert(context.Background(), card); err != nil {
 		t.Fatal(err)
@@ -188,6 +190,9 @@ func TestVPCDExchange(t *testing.T) {
 	}
 	if n := card.Count(); n != 1 {
 		t.Errorf("card counted %d APDUs, want 1", n)
+	}
+	if len(powerOffs) != 1 || <-powerOffs != card {
+		t.Error("PowerOff was not called once with the card")
 	}
 }
 

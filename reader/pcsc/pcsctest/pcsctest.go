@@ -10,6 +10,7 @@
 package pcsctest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -99,4 +100,28 @@ func vpcdReaders(names []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TakeOut takes the card out of the vpcd reader r, if there is one, and
+// waits until pcscd sees the reader empty, so that what comes next starts
+// from an empty reader: pcscd notices a removal only when it next polls
+// the reader.
+func TakeOut(t testing.TB, r Reader, v *vcard.VPCD) {
+	t.Helper()
+	v.Remove()
+	c, err := pcsc.Open()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.State(r.Name)
+	for err == nil && s.Flags&pcsc.StatePresent != 0 {
+		s, err = c.Wait(ctx, s)
+	}
+	if err != nil {
+		t.Errorf("pcsctest: waiting for %s to be empty: %v", r.Name, err)
+	}
 }
