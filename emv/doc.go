@@ -60,4 +60,13 @@
 // 3 with padding method 2 over CDOL1 data || AIP || ATC. INTERNAL
 // AUTHENTICATE returns signed dynamic application data (format 05) over the
 // DDOL data.
+//
+// # Checks
+//
+// [VerifyCard] checks a personalized card as a terminal and the issuer host
+// would: SELECT, GET PROCESSING OPTIONS and every record the AFL lists; the
+// issuer certificate recovered with the CA key, then SDA or DDA with a
+// fresh unpredictable number (EMV Book 2 sections 5 and 6); an ARQC
+// verified with the issuer master key through [perso.KeyDeriver]
+// (Cryptogram), and an AAC to complete the transaction.
 package emv

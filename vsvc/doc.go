@@ -45,6 +45,18 @@
 // amount || terminal random || card random), and CREDIT FOR LOAD (80 52 00
 // 00: S2 = MAC(KDL, S1 || amount)), answered by new balance || S3 with
 // S3 = MAC(KDL, S2 || new balance). UPDATE (80 54 00 00: tag(2) || value ||
-// MAC(KDU, IEP id || NT || tag || value)) changes a parameter. Every MAC is
-// ISO/IEC 9797-1 MAC algorithm 3 with padding method 2.
+// MAC(KDU, IEP id || NT || tag || value)) changes a parameter and moves NT
+// on, so that the same command cannot be replayed. INTERNAL AUTHENTICATE
+// (00 88) signs the terminal's challenge with the card secret key (signed
+// dynamic data, EMV Book 2 format 05). Every MAC is ISO/IEC 9797-1 MAC
+// algorithm 3 with padding method 2.
+//
+// # Checks
+//
+// [VerifyPurse] checks a personalized purse as a terminal and the issuer
+// host would: the certificate chain from the CA key through the issuer to
+// the card over its parameters record, INTERNAL AUTHENTICATE with a fresh
+// challenge, the balance, a load whose S1 and S3 are checked with MACs from
+// [PurseKeys] (in the issuer's security module: [ModuleKeys]), and
+// optionally an UPDATE.
 package vsvc
