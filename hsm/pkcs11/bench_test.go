@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cardperso/perso"
 	p11 "github.com/miekg/pkcs11"
@@ -101,6 +102,40 @@ func BenchmarkGenerateCardKey(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkCardKeyOverhead interleaves the token's bare key generation
+// with GenerateCardKey, one after the other on one session, so that both
+// see the same machine load, and reports their rates and the ratio: what
+// this backend keeps of the token's own key generation rate.
+func BenchmarkCardKeyOverhead(b *testing.B) {
+	f := fixtureFor(b)
+	m := benchModule(b, 1)
+	ctx := context.Background()
+	var bare, card time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		err := m.do(ctx, func(s *session) error {
+			pub, priv, err := m.ctx.GenerateKeyPair(s.h, mech(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil),
+				[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, false), p11.NewAttribute(p11.CKA_MODULUS_BITS, 1024), p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{3})},
+				[]*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, false), p11.NewAttribute(p11.CKA_SENSITIVE, true)})
+			m.destroy(s, pub)
+			m.destroy(s, priv)
+			return err
+		})
+		t1 := time.Now()
+		if err == nil {
+			_, err = m.GenerateCardKey(ctx, perso.CardKeyRequest{Bits: 1024, Exponent: 3, KEK: f.kek})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		bare += t1.Sub(t0)
+		card += time.Since(t1)
+	}
+	b.ReportMetric(float64(b.N)/bare.Seconds(), "bare-keys/s")
+	b.ReportMetric(float64(b.N)/card.Seconds(), "card-keys/s")
+	b.ReportMetric(bare.Seconds()/card.Seconds(), "ratio")
 }
 
 var benchIssuers sync.Map // bits -> perso.KeyRef
