@@ -97,8 +97,6 @@ func (c *CSVReader) Next() (*Record, error) {
 		}
 	}
 	row, err := c.r.Read()
-	line, _ := c.r.FieldPos(0)
-	c.line = line
 	index := c.index
 	c.index++
 	if err == io.EOF {
@@ -115,6 +113,8 @@ func (c *CSVReader) Next() (*Record, error) {
 		}
 		return nil, fmt.Errorf("perso: CSV: %w", err)
 	}
+	line, _ := c.r.FieldPos(0) // only a row read whole has field positions
+	c.line = line
 	card, col, err := c.card(row)
 	if err != nil {
 		return nil, &InputError{Index: index, Line: line, Column: col, Err: err}
