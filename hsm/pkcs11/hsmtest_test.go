@@ -51,14 +51,5 @@ func TestConformance(t *testing.T) {
 		_, err := f.m.CreateIssuerKey(ctx, hsmtest.IssuerKey, hsmtest.IssuerBits, hsmtest.IssuerExponent)
 		return err
 	})
-	o := hsmtest.Options{DES3KEK: des3}
-	if !f.m.feat.kwpExact {
-		// The token seals a card's PKCS#8 key followed by up to 7 zero
-		// bytes (see Capabilities), which the suite's host-side opening
-		// does not accept yet; TestGenerateCardKey and TestTranslate check
-		// these keys instead.
-		t.Log("card keys: skipped in the suite, the token pads PKCS#8 before RFC 5649 wrapping")
-		o.CardKeys = []perso.CardKeyRequest{}
-	}
-	hsmtest.Run(t, f.m, o)
+	hsmtest.Run(t, f.m, hsmtest.Options{DES3KEK: des3})
 }

@@ -33,10 +33,14 @@ var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
 
 // RSAComponent extracts one CRT component (1 p, 2 q, 3 dp, 4 dq, 5 qinv)
 // from a DER PKCS#8 RSA private key, big-endian and left-padded to half of
-// modLen (rounded up). The caller zeroes der and the result.
+// modLen (rounded up). Up to 7 zero bytes after the DER are allowed: tokens
+// whose CKM_AES_KEY_WRAP_PAD zero-pads to a multiple of 8 before wrapping
+// (SoftHSM2) return them on unwrapping. The caller zeroes der and the
+// result.
 func RSAComponent(der []byte, component uint8, modLen int) ([]byte, error) {
 	var info pkcs8
-	if rest, err := asn1.Unmarshal(der, &info); err != nil || len(rest) != 0 {
+	rest, err := asn1.Unmarshal(der, &info)
+	if err != nil || len(rest) > 7 || !allZero(rest) {
 		return nil, errors.New("protect: unwrapped private key is not PKCS#8")
 	}
 	var alg struct {
@@ -81,4 +85,13 @@ func RSAComponent(der []byte, component uint8, modLen int) ([]byte, error) {
 		return nil, fmt.Errorf("protect: RSA component %d out of range", component)
 	}
 	return v.FillBytes(make([]byte, half)), nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
