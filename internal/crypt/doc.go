@@ -9,7 +9,11 @@
 // # Keys
 //
 // [NewDES3] accepts double-length (K1 K2, used as K1 K2 K1) and
-// triple-length keys, as EMV and GlobalPlatform do. DES key bytes carry an
+// triple-length keys, as EMV and GlobalPlatform do. [NewDES2] makes a
+// double-length key ready with two DES key schedules instead of three: a
+// [DES2] is the same triple-DES cipher (NIST SP 800-67 keying option 2),
+// cheaper for a key used on a few blocks, and it computes MAC algorithm 3
+// without scheduling its keys again ([DES2.MACAlg3]). DES key bytes carry an
 // odd-parity bit in their least significant bit; [SetOddParity],
 // [HasOddParity] and [EqualModParity] deal with it. [KCV] and [KCVAES] give
 // the 3-byte key check values that key ceremonies and GlobalPlatform use

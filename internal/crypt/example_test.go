@@ -53,3 +53,21 @@ func ExampleWrap() {
 	// 1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5
 	// 00112233445566778899AABBCCDDEEFF
 }
+
+// A session prepares its MAC key once and MACs each command with it. The
+// messages and MACs are those of ISO/IEC 9797-1:2011 B.4 (MAC algorithm
+// 3, padding method 1).
+func ExampleDES2_MACAlg3() {
+	key, _ := hex.DecodeString("0123456789ABCDEFFEDCBA9876543210")
+	k, err := crypt.NewDES2(key)
+	if err != nil {
+		panic(err)
+	}
+	for _, msg := range []string{"Now is the time for all ", "Now is the time for it"} {
+		mac, _ := k.MACAlg3(nil, []byte(msg), crypt.Pad1)
+		fmt.Printf("%X\n", mac)
+	}
+	// Output:
+	// A1C72E74EA3FA9B6
+	// 2E2B1428CC78254F
+}

@@ -36,15 +36,18 @@ func NewDES(key []byte) (cipher.Block, error) {
 	return des.NewCipher(key)
 }
 
-// newDESKey returns single DES for 8 bytes and triple DES for 16 or 24.
+// newDESKey returns single DES for 8 bytes and triple DES for 16 or 24,
+// with the fewest key schedules: a 16-byte key is a [DES2].
 func newDESKey(key []byte) (cipher.Block, error) {
-	if len(key) == 8 {
+	switch len(key) {
+	case 8:
 		return des.NewCipher(key)
+	case 16:
+		return NewDES2(key)
+	case 24:
+		return NewDES3(key)
 	}
-	if len(key) != 16 && len(key) != 24 {
-		return nil, fmt.Errorf("crypt: DES key is %d bytes, want 8, 16 or 24", len(key))
-	}
-	return NewDES3(key)
+	return nil, fmt.Errorf("crypt: DES key is %d bytes, want 8, 16 or 24", len(key))
 }
 
 // SetOddParity sets the least significant bit of every byte of key so
@@ -95,6 +98,7 @@ func EqualModParity(a, b []byte) bool {
 // KCV returns the key check value of a DES key: the first three bytes of
 // the key's encryption of eight zero bytes (single DES for 8 bytes,
 // triple DES for 16 or 24 bytes), as payment HSMs and EMV CPS print it.
+// A double-length key costs two DES key schedules ([DES2]), not three.
 func KCV(key []byte) ([3]byte, error) {
 	b, err := newDESKey(key)
 	if err != nil {
