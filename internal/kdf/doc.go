@@ -10,6 +10,17 @@
 // results as secrets and clear them ([crypt.Zero]) when done. Errors name
 // lengths and offsets, never key bytes, PAN digits or derived values.
 //
+// # Master keys made ready once
+//
+// Each derivation from a master key has a Cipher form that takes the
+// master key's triple-DES cipher instead of its bytes: [OptionACipher],
+// [OptionBCipher], [EncryptDataCipher], [DiversifyCPSCipher],
+// [DiversifyVISA2Cipher] and [SCP02SessionKeyCipher]. A security module
+// that derives the keys of many cards from one master key makes the
+// cipher (its DES key schedules, the costly part of a derivation) once and
+// keeps it; the byte-slice forms make a [crypt.DES2] on each call and are
+// thin wrappers over the Cipher forms.
+//
 // # EMV (EMV 4.4 Book 2 Annex A1)
 //
 //   - [OptionA] and [OptionB]: ICC master keys (MK-AC, MK-SMI, MK-SMC)

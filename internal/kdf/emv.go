@@ -1,6 +1,7 @@
 package kdf
 
 import (
+	"crypto/cipher"
 	"crypto/sha1"
 	"fmt"
 
@@ -58,11 +59,34 @@ func PANPSNBlock(pan string, psn uint8) ([8]byte, error) {
 // imk by EMV option A (Book 2 A1.4.1): with Y = [PANPSNBlock](pan, psn),
 // MK = 3DES(imk)[Y] || 3DES(imk)[Y xor FF..FF], with odd parity.
 func OptionA(imk []byte, pan string, psn uint8) ([]byte, error) {
+	b, err := masterCipher(imk)
+	if err != nil {
+		return nil, err
+	}
+	return OptionACipher(b, pan, psn)
+}
+
+// OptionACipher is [OptionA] under imk, the triple-DES cipher of the
+// 16-byte issuer master key ([crypt.NewDES3] or [crypt.NewDES2]), so that
+// a security module that derives many keys from one master key makes its
+// key schedule once. The Cipher forms of this package check only that imk
+// has the 8-byte DES block; the key behind it must be double-length.
+func OptionACipher(imk cipher.Block, pan string, psn uint8) ([]byte, error) {
 	y, err := PANPSNBlock(pan, psn)
 	if err != nil {
 		return nil, err
 	}
 	return encryptBlockAndComplement(imk, y)
+}
+
+// masterCipher returns the triple-DES cipher of the 16-byte master key mk
+// for the byte-slice forms of the derivations, which use it for a block
+// or two: a [crypt.DES2], which costs two key schedules, not three.
+func masterCipher(mk []byte) (cipher.Block, error) {
+	if len(mk) != 16 {
+		return nil, fmt.Errorf("kdf: master key is %d bytes, want 16 (double-length DES)", len(mk))
+	}
+	return crypt.NewDES2(mk)
 }
 
 // OptionB derives an ICC master key by EMV option B (Book 2 A1.4.2), for
@@ -73,8 +97,18 @@ func OptionA(imk []byte, pan string, psn uint8) ([]byte, error) {
 // and MK = 3DES(imk)[Y] || 3DES(imk)[Y xor FF..FF] with odd parity. For a
 // PAN of 16 digits or fewer option B is option A.
 func OptionB(imk []byte, pan string, psn uint8) ([]byte, error) {
+	b, err := masterCipher(imk)
+	if err != nil {
+		return nil, err
+	}
+	return OptionBCipher(b, pan, psn)
+}
+
+// OptionBCipher is [OptionB] under imk, the triple-DES cipher of the
+// 16-byte issuer master key; see [OptionACipher].
+func OptionBCipher(imk cipher.Block, pan string, psn uint8) ([]byte, error) {
 	if len(pan) <= 16 {
-		return OptionA(imk, pan, psn)
+		return OptionACipher(imk, pan, psn)
 	}
 	if err := checkPAN(pan, psn); err != nil {
 		return nil, err
@@ -117,8 +151,8 @@ func nibble(b []byte, i int) byte {
 }
 
 // encryptBlockAndComplement returns 3DES(mk)[y] || 3DES(mk)[y xor FF..FF]
-// with odd parity, for a 16-byte mk.
-func encryptBlockAndComplement(mk []byte, y [8]byte) ([]byte, error) {
+// with odd parity.
+func encryptBlockAndComplement(mk cipher.Block, y [8]byte) ([]byte, error) {
 	out := make([]byte, 16)
 	copy(out, y[:])
 	for i := range 8 {
@@ -131,17 +165,13 @@ func encryptBlockAndComplement(mk []byte, y [8]byte) ([]byte, error) {
 }
 
 // encryptKey16 encrypts the 16 bytes of buf in place, 3DES-ECB under the
-// 16-byte key mk, and sets odd parity: the last step of every EMV
+// master key's cipher mk, and sets odd parity: the last step of every EMV
 // derivation here.
-func encryptKey16(mk, buf []byte) error {
-	if len(mk) != 16 {
-		return fmt.Errorf("kdf: master key is %d bytes, want 16 (double-length DES)", len(mk))
+func encryptKey16(mk cipher.Block, buf []byte) error {
+	if mk.BlockSize() != 8 {
+		return fmt.Errorf("kdf: master key cipher has a %d-byte block, want triple DES", mk.BlockSize())
 	}
-	b, err := crypt.NewDES3(mk)
-	if err != nil {
-		return err
-	}
-	if err := crypt.EncryptECB(b, buf, buf); err != nil {
+	if err := crypt.EncryptECB(mk, buf, buf); err != nil {
 		return err
 	}
 	crypt.SetOddParity(buf)
@@ -161,11 +191,15 @@ func SessionKey(mk []byte, atc uint16) ([]byte, error) {
 // 3DES(mk)[F2], F1 = R0 R1 F0 R3..R7 and F2 = R0 R1 0F R3..R7, with odd
 // parity. mk is 16 bytes.
 func SessionKeyR(mk []byte, r [8]byte) ([]byte, error) {
+	b, err := masterCipher(mk)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]byte, 16)
 	copy(out, r[:])
 	copy(out[8:], r[:])
 	out[2], out[10] = 0xF0, 0x0F
-	if err := encryptKey16(mk, out); err != nil {
+	if err := encryptKey16(b, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -195,7 +229,7 @@ func ARPC1(acKey, arqc, arc []byte) ([]byte, error) {
 	if len(arc) != 2 {
 		return nil, fmt.Errorf("kdf: ARC is %d bytes, want 2", len(arc))
 	}
-	b, err := crypt.NewDES3(acKey)
+	b, err := crypt.NewDES2(acKey)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +247,16 @@ func ARPC1(acKey, arqc, arc []byte) ([]byte, error) {
 // halves. The result has odd parity. It is how stored-value card keys
 // (KDL, KDU) come from their issuer master keys (KML, KMU).
 func EncryptData(mk, data []byte) ([]byte, error) {
+	b, err := masterCipher(mk)
+	if err != nil {
+		return nil, err
+	}
+	return EncryptDataCipher(b, data)
+}
+
+// EncryptDataCipher is [EncryptData] under mk, the triple-DES cipher of
+// the 16-byte master key; see [OptionACipher].
+func EncryptDataCipher(mk cipher.Block, data []byte) ([]byte, error) {
 	switch len(data) {
 	case 8:
 		return encryptBlockAndComplement(mk, [8]byte(data))

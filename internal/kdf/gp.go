@@ -2,6 +2,7 @@ package kdf
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"fmt"
 
 	"github.com/cardperso/perso/internal/crypt"
@@ -30,13 +31,19 @@ func checkKDD(kdd []byte, key int) error {
 	return nil
 }
 
-// diversifyDES returns 3DES(KMC)[id || F0 || k] || 3DES(KMC)[id || 0F || k]
-// with odd parity, for the 16-byte KMC, the six bytes id the layout takes
-// from the KDD, and the key selector k.
-func diversifyDES(kmc []byte, id [6]byte, key int) ([]byte, error) {
+// kmcCipher returns the triple-DES cipher of a 16-byte KMC for the
+// byte-slice forms of the diversifications ([crypt.DES2]).
+func kmcCipher(kmc []byte) (cipher.Block, error) {
 	if len(kmc) != 16 {
 		return nil, fmt.Errorf("kdf: KMC is %d bytes, want 16 (double-length DES)", len(kmc))
 	}
+	return crypt.NewDES2(kmc)
+}
+
+// diversifyDES returns 3DES(KMC)[id || F0 || k] || 3DES(KMC)[id || 0F || k]
+// with odd parity, for the KMC's cipher, the six bytes id the layout takes
+// from the KDD, and the key selector k.
+func diversifyDES(kmc cipher.Block, id [6]byte, key int) ([]byte, error) {
 	dd := make([]byte, 16)
 	for h, tag := range [2]byte{0xF0, 0x0F} {
 		b := dd[8*h : 8*h+8]
@@ -57,6 +64,17 @@ func diversifyDES(kmc []byte, id [6]byte, key int) ([]byte, error) {
 //
 // with odd parity.
 func DiversifyCPS(kmc, kdd []byte, key int) ([]byte, error) {
+	b, err := kmcCipher(kmc)
+	if err != nil {
+		return nil, err
+	}
+	return DiversifyCPSCipher(b, kdd, key)
+}
+
+// DiversifyCPSCipher is [DiversifyCPS] under kmc, the triple-DES cipher of
+// the 16-byte KMC, so that a module that diversifies the keys of many
+// cards makes the KMC's key schedule once; see [OptionACipher].
+func DiversifyCPSCipher(kmc cipher.Block, kdd []byte, key int) ([]byte, error) {
 	if err := checkKDD(kdd, key); err != nil {
 		return nil, err
 	}
@@ -72,6 +90,16 @@ func DiversifyCPS(kmc, kdd []byte, key int) ([]byte, error) {
 //
 // with odd parity.
 func DiversifyVISA2(kmc, kdd []byte, key int) ([]byte, error) {
+	b, err := kmcCipher(kmc)
+	if err != nil {
+		return nil, err
+	}
+	return DiversifyVISA2Cipher(b, kdd, key)
+}
+
+// DiversifyVISA2Cipher is [DiversifyVISA2] under kmc, the triple-DES
+// cipher of the 16-byte KMC; see [DiversifyCPSCipher].
+func DiversifyVISA2Cipher(kmc cipher.Block, kdd []byte, key int) ([]byte, error) {
 	if err := checkKDD(kdd, key); err != nil {
 		return nil, err
 	}
@@ -144,17 +172,27 @@ func SCP02SessionKey(static []byte, constant uint16, seq []byte) ([]byte, error)
 	if len(static) != 16 {
 		return nil, fmt.Errorf("kdf: SCP02 static key is %d bytes, want 16", len(static))
 	}
-	if len(seq) != 2 {
-		return nil, fmt.Errorf("kdf: SCP02 sequence counter is %d bytes, want 2", len(seq))
-	}
-	b, err := crypt.NewDES3(static)
+	b, err := crypt.NewDES2(static)
 	if err != nil {
 		return nil, err
+	}
+	return SCP02SessionKeyCipher(b, constant, seq)
+}
+
+// SCP02SessionKeyCipher is [SCP02SessionKey] under static, the triple-DES
+// cipher of the 16-byte static key, so that the C-MAC and R-MAC session
+// keys, which come from the same static key, share its key schedule.
+func SCP02SessionKeyCipher(static cipher.Block, constant uint16, seq []byte) ([]byte, error) {
+	if static.BlockSize() != 8 {
+		return nil, fmt.Errorf("kdf: SCP02 static key cipher has a %d-byte block, want triple DES", static.BlockSize())
+	}
+	if len(seq) != 2 {
+		return nil, fmt.Errorf("kdf: SCP02 sequence counter is %d bytes, want 2", len(seq))
 	}
 	out := make([]byte, 16)
 	out[0], out[1] = byte(constant>>8), byte(constant)
 	copy(out[2:], seq)
-	if err := crypt.EncryptCBC(b, nil, out, out); err != nil {
+	if err := crypt.EncryptCBC(static, nil, out, out); err != nil {
 		return nil, err
 	}
 	return out, nil

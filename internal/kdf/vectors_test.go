@@ -298,18 +298,27 @@ func TestVectorsGPDiversify(t *testing.T) {
 func TestVectorsSCP02(t *testing.T) {
 	v := loadVectors(t)
 	for _, c := range v.SCP02SessionKey {
-		t.Run(c.Source, func(t *testing.T) {
-			got, err := SCP02SessionKey(c.Static, uint16(c.Constant[0])<<8|uint16(c.Constant[1]), c.Seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(c.Key) > 0 {
-				if diff := cmp.Diff([]byte(c.Key), got); diff != "" {
-					t.Errorf("session key (-want +got):\n%s", diff)
+		// The byte form, and the Cipher form with each kind of cipher.
+		forms := map[string]func(uint16, []byte) ([]byte, error){
+			"key bytes": func(cnst uint16, seq []byte) ([]byte, error) { return SCP02SessionKey(c.Static, cnst, seq) },
+		}
+		for name, b := range des3Ciphers(t, c.Static) {
+			forms[name] = func(cnst uint16, seq []byte) ([]byte, error) { return SCP02SessionKeyCipher(b, cnst, seq) }
+		}
+		for form, derive := range forms {
+			t.Run(form+"/"+c.Source, func(t *testing.T) {
+				got, err := derive(uint16(c.Constant[0])<<8|uint16(c.Constant[1]), c.Seq)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			checkKCV(t, "session key", got, c.KCV, false)
-		})
+				if len(c.Key) > 0 {
+					if diff := cmp.Diff([]byte(c.Key), got); diff != "" {
+						t.Errorf("session key (-want +got):\n%s", diff)
+					}
+				}
+				checkKCV(t, "session key", got, c.KCV, false)
+			})
+		}
 	}
 	for _, c := range v.SCP02DEKEncrypt {
 		t.Run(c.Source, func(t *testing.T) {
