@@ -169,21 +169,13 @@ func (m *Module) WriteKeyFile(w io.Writer) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var kf KeyFile
-	for label, k := range m.sym {
-		ref, err := parseRefLabel(label)
-		if err != nil {
-			return err
-		}
+	for ref, k := range m.sym {
 		kf.Keys = append(kf.Keys, KeyFileKey{Label: ref.Label, Version: ref.Version, Type: k.typ.String(), Value: strings.ToUpper(hex.EncodeToString(k.b))})
 	}
 	for _, e := range m.keks {
 		kf.KEKs = append(kf.KEKs, KeyFileKEK{Issuer: e.id.Issuer.String(), Version: e.id.Version, Scheme: e.id.Scheme.String(), Value: strings.ToUpper(hex.EncodeToString(e.key))})
 	}
-	for label, k := range m.rsa {
-		ref, err := parseRefLabel(label)
-		if err != nil {
-			return err
-		}
+	for ref, k := range m.rsa {
 		der, err := x509.MarshalPKCS8PrivateKey(k.key)
 		if err != nil {
 			return fmt.Errorf("soft: writing %s: %w", ref, err)
@@ -194,18 +186,6 @@ func (m *Module) WriteKeyFile(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(&kf)
-}
-
-func parseRefLabel(label string) (perso.KeyRef, error) {
-	i := strings.LastIndex(label, "/v")
-	if i < 0 {
-		return perso.KeyRef{}, fmt.Errorf("soft: label %q has no version", label)
-	}
-	var v uint8
-	if _, err := fmt.Sscanf(label[i+2:], "%d", &v); err != nil {
-		return perso.KeyRef{}, fmt.Errorf("soft: label %q has no version", label)
-	}
-	return perso.KeyRef{Label: label[:i], Version: v}, nil
 }
 
 func sortKeyFile(kf *KeyFile) {

@@ -56,10 +56,19 @@ type Module struct {
 	randMu sync.Mutex
 
 	mu   sync.RWMutex
-	sym  map[string]*symKey
-	keks map[string]*kekEntry
-	rsa  map[string]*issuerKey
+	sym  map[perso.KeyRef]*symKey
+	keks map[kekSlot]*kekEntry
+	rsa  map[perso.KeyRef]*issuerKey
 }
+
+// kekSlot is where a KEK is kept: its issuer and version, as
+// perso.KEKID.Label names it. The scheme is checked on use.
+type kekSlot struct {
+	issuer  perso.IssuerID
+	version uint8
+}
+
+func slotOf(id perso.KEKID) kekSlot { return kekSlot{id.Issuer, id.Version} }
 
 type issuerKey struct {
 	key *rsa.PrivateKey
@@ -69,6 +78,9 @@ type issuerKey struct {
 type symKey struct {
 	typ perso.KeyType
 	b   []byte
+	// des3 is the triple-DES cipher of a KeyDES2 key, its key schedules
+	// made once at import for the derivations (nil for other types).
+	des3 cipher.Block
 }
 
 type kekEntry struct {
@@ -91,9 +103,9 @@ func New(opts ...Option) (*Module, error) {
 	return &Module{
 		rand: c.rand,
 		name: c.name,
-		sym:  map[string]*symKey{},
-		keks: map[string]*kekEntry{},
-		rsa:  map[string]*issuerKey{},
+		sym:  map[perso.KeyRef]*symKey{},
+		keks: map[kekSlot]*kekEntry{},
+		rsa:  map[perso.KeyRef]*issuerKey{},
 	}, nil
 }
 
@@ -132,12 +144,18 @@ func (m *Module) ImportKey(ref perso.KeyRef, t perso.KeyType, key []byte) ([3]by
 	if err != nil {
 		return kcv, err
 	}
+	k := &symKey{typ: t, b: b}
+	if t == perso.KeyDES2 {
+		if k.des3, err = crypt.NewDES3(b); err != nil {
+			return kcv, fmt.Errorf("soft: importing %s: %w", ref, err)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.sym[ref.String()]; ok {
+	if old, ok := m.sym[ref]; ok {
 		crypt.Zero(old.b)
 	}
-	m.sym[ref.String()] = &symKey{typ: t, b: b}
+	m.sym[ref] = k
 	return kcv, nil
 }
 
@@ -188,7 +206,7 @@ func (m *Module) ImportKEK(id perso.KEKID, key []byte) ([3]byte, error) {
 		return kcv, err
 	}
 	m.mu.Lock()
-	m.keks[id.Label()] = &kekEntry{id: id, kek: k, kcv: kcv, key: append([]byte(nil), b...)}
+	m.keks[slotOf(id)] = &kekEntry{id: id, kek: k, kcv: kcv, key: append([]byte(nil), b...)}
 	m.mu.Unlock()
 	return kcv, nil
 }
@@ -224,7 +242,7 @@ func (m *Module) ImportRSAKey(ref perso.KeyRef, k *rsa.PrivateKey) error {
 		return fmt.Errorf("soft: importing %s: %w", ref, err)
 	}
 	m.mu.Lock()
-	m.rsa[ref.String()] = &issuerKey{key: k, raw: raw}
+	m.rsa[ref] = &issuerKey{key: k, raw: raw}
 	m.mu.Unlock()
 	return nil
 }
@@ -244,7 +262,7 @@ func (m *Module) GenerateRSAKey(ref perso.KeyRef, bits, e int) (*rsa.PublicKey, 
 
 func (m *Module) symmetric(ref perso.KeyRef) (*symKey, error) {
 	m.mu.RLock()
-	k, ok := m.sym[ref.String()]
+	k, ok := m.sym[ref]
 	m.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("soft: key %s: %w", ref, perso.ErrNoSuchKey)
@@ -254,7 +272,7 @@ func (m *Module) symmetric(ref perso.KeyRef) (*symKey, error) {
 
 func (m *Module) kek(id perso.KEKID) (*kekEntry, error) {
 	m.mu.RLock()
-	e, ok := m.keks[id.Label()]
+	e, ok := m.keks[slotOf(id)]
 	m.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("soft: KEK %s: %w", id.Label(), perso.ErrNoSuchKey)
@@ -267,7 +285,7 @@ func (m *Module) kek(id perso.KEKID) (*kekEntry, error) {
 
 func (m *Module) private(ref perso.KeyRef) (*issuerKey, error) {
 	m.mu.RLock()
-	k, ok := m.rsa[ref.String()]
+	k, ok := m.rsa[ref]
 	m.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("soft: RSA key %s: %w", ref, perso.ErrNoSuchKey)
@@ -336,16 +354,16 @@ func derive(mk *symKey, method perso.Method, data []byte, key perso.GPKey) ([]by
 			return nil, 0, e
 		}
 		if method == perso.MethodEMVOptionA {
-			out, err = kdf.OptionA(mk.b, pan, psn)
+			out, err = kdf.OptionACipher(mk.des3, pan, psn)
 		} else {
-			out, err = kdf.OptionB(mk.b, pan, psn)
+			out, err = kdf.OptionBCipher(mk.des3, pan, psn)
 		}
 	case perso.MethodEncryptData:
-		out, err = kdf.EncryptData(mk.b, data)
+		out, err = kdf.EncryptDataCipher(mk.des3, data)
 	case perso.MethodCPS:
-		out, err = kdf.DiversifyCPS(mk.b, data, int(key))
+		out, err = kdf.DiversifyCPSCipher(mk.des3, data, int(key))
 	case perso.MethodVISA2:
-		out, err = kdf.DiversifyVISA2(mk.b, data, int(key))
+		out, err = kdf.DiversifyVISA2Cipher(mk.des3, data, int(key))
 	case perso.MethodSCP03KDF:
 		if mk.typ.IsDES() {
 			return nil, 0, fmt.Errorf("%w: SCP03 diversification needs an AES master key", perso.ErrBadInput)
@@ -545,20 +563,29 @@ func SessionKeysFromStatic(req perso.SessionKeyRequest, enc, mac, dek []byte) (*
 		if len(req.Sequence) != 2 {
 			return nil, fmt.Errorf("soft: SCP02 sequence counter of %d bytes: %w", len(req.Sequence), perso.ErrBadInput)
 		}
-		steps := []struct {
+		// Each static key is made ready once: MAC serves C-MAC and R-MAC.
+		type step struct {
 			dst  *[]byte
-			key  []byte
 			cnst uint16
-		}{
-			{&sk.ENC, enc, kdf.SCP02ConstENC},
-			{&sk.MAC, mac, kdf.SCP02ConstCMAC},
-			{&sk.RMAC, mac, kdf.SCP02ConstRMAC},
-			{&sk.DEK, dek, kdf.SCP02ConstDEK},
 		}
-		for _, s := range steps {
-			if *s.dst, err = kdf.SCP02SessionKey(s.key, s.cnst, req.Sequence); err != nil {
+		for _, g := range []struct {
+			key   []byte
+			steps []step
+		}{
+			{enc, []step{{&sk.ENC, kdf.SCP02ConstENC}}},
+			{mac, []step{{&sk.MAC, kdf.SCP02ConstCMAC}, {&sk.RMAC, kdf.SCP02ConstRMAC}}},
+			{dek, []step{{&sk.DEK, kdf.SCP02ConstDEK}}},
+		} {
+			b, err := crypt.NewDES2(g.key)
+			if err != nil {
 				sk.Zero()
 				return nil, fmt.Errorf("soft: SCP02 session key: %w", err)
+			}
+			for _, s := range g.steps {
+				if *s.dst, err = kdf.SCP02SessionKeyCipher(b, s.cnst, req.Sequence); err != nil {
+					sk.Zero()
+					return nil, fmt.Errorf("soft: SCP02 session key: %w", err)
+				}
 			}
 		}
 	case 0x03:

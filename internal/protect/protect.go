@@ -166,7 +166,13 @@ func ForCard(scpVersion uint8, dek, clear []byte) ([]byte, error) {
 	)
 	switch scpVersion {
 	case 0x02:
-		b, err = crypt.NewDES3(dek)
+		// A few blocks per secret: for the double-length session DEK, two
+		// key schedules rather than three.
+		if len(dek) == 16 {
+			b, err = crypt.NewDES2(dek)
+		} else {
+			b, err = crypt.NewDES3(dek)
+		}
 	case 0x03:
 		b, err = aes.NewCipher(dek)
 	default:
