@@ -12,6 +12,7 @@ func BenchmarkStoreData(b *testing.B) {
 		p     Protocol
 		level Level
 	}{
+		{"SCP02/C-MAC", SCP02_15, LevelCMAC},
 		{"SCP02/C-MAC+C-DEC", SCP02_15, LevelCMAC | LevelCDEC},
 		{"SCP03/C-MAC+C-DEC", SCP03_70, LevelCMAC | LevelCDEC},
 		{"SCP03/level33", SCP03_70, LevelCMAC | LevelCDEC | LevelRMAC | LevelRENC},

@@ -17,7 +17,8 @@ func dekCipher(version byte, dek []byte) (cipher.Block, error) {
 		return nil, err
 	}
 	if version == 2 {
-		return crypt.NewDES3(dek)
+		// A 16-byte key for a few blocks: two key schedules, not three.
+		return crypt.NewDES2(dek)
 	}
 	return aes.NewCipher(dek)
 }

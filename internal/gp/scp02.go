@@ -20,6 +20,7 @@ type scp02 struct {
 	p     Protocol
 	keys  SessionKeys
 	enc   cipher.Block // 3DES under S-ENC: cryptograms and C-DEC
+	cmac  *crypt.DES2  // C-MAC, its key schedules made once per session
 	icvK  cipher.Block // single DES under the first half of C-MAC: ICV encryption
 	icv   [8]byte
 	level Level
@@ -35,6 +36,9 @@ func newSCP02(p Protocol, keys SessionKeys) (*scp02, error) {
 	s := &scp02{p: p, keys: keys.clone(), level: LevelCMAC}
 	var err error
 	if s.enc, err = crypt.NewDES3(s.keys.ENC); err != nil {
+		return nil, err
+	}
+	if s.cmac, err = crypt.NewDES2(s.keys.MAC); err != nil {
 		return nil, err
 	}
 	if s.icvK, err = crypt.NewDES(s.keys.MAC[:8]); err != nil {
@@ -105,7 +109,7 @@ func (s *scp02) mac(c Command, data []byte) ([]byte, error) {
 	in := make([]byte, 0, 5+len(data))
 	in = append(in, cla, c.INS, c.P1, c.P2, byte(lc))
 	in = append(in, data...)
-	m, err := crypt.MACAlg3(s.keys.MAC, s.icv[:], in, crypt.Pad2)
+	m, err := s.cmac.MACAlg3(s.icv[:], in, crypt.Pad2)
 	if err != nil {
 		return nil, err
 	}
