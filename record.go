@@ -75,8 +75,17 @@ func (r *Record) AppendTo(dst []byte) ([]byte, error) {
 // Marshal returns the record's encoding; see AppendTo.
 func (r *Record) Marshal() ([]byte, error) { return r.AppendTo(nil) }
 
+// encodedLen is the length of the record's encoding.
+func (r *Record) encodedLen() int {
+	n := 0
+	for _, g := range r.Groups {
+		n += GroupHeaderLen + len(g.Data)
+	}
+	return n
+}
+
 func (r *Record) appendTo(dst []byte, hdr *Header) ([]byte, *FormatError) {
-	b := builder{buf: dst, base: len(dst)}
+	b := builder{buf: slices.Grow(dst, r.encodedLen()), base: len(dst)}
 	for i, g := range r.Groups {
 		b.group(i, g)
 	}
@@ -137,18 +146,27 @@ func (r *Record) PutApp(app *App) error {
 	if err != nil {
 		return err
 	}
-	if _, err := parseChipData(slices.Concat([]byte{ChipVersion, 1}, enc), nil); err != nil {
-		return err.shift(-2) // offsets within the application's encoding
+	// The application on its own must obey every rule of App, as it would
+	// as the only one of a chip group; offsets count within enc.
+	c := cursor{in: enc}
+	if _, err := parseApp(&c, 0, nil); err != nil {
+		return err
+	}
+	if c.left() != 0 {
+		return errAt(c.pos, "chip data", ErrMalformed, "%d bytes after the last application", c.left())
 	}
 	var apps []App
+	size := 2 + len(enc)
 	if g, ok := r.Group(MICChip); ok {
 		cd, err := ParseChipData(g.Data)
 		if err != nil {
 			return err
 		}
 		apps = cd.Apps
+		size += len(g.Data)
 	}
-	out := []byte{ChipVersion, 0}
+	out := make([]byte, 2, size)
+	out[0] = ChipVersion
 	replaced := false
 	for i := range apps {
 		if bytes.Equal(apps[i].AID, app.AID) {
@@ -242,6 +260,9 @@ func (a *App) IsSecret(tag uint16) bool {
 // AddDGI appends a DGI with a value in clear.
 func (a *App) AddDGI(tag uint16, value []byte) {
 	a.Raw = nil
+	if a.DGIs == nil {
+		a.DGIs = make([]DGI, 0, 8) // a profile adds several: grow once or twice, not four times
+	}
 	a.DGIs = append(a.DGIs, DGI{Tag: tag, Value: value})
 }
 
@@ -278,39 +299,65 @@ func (a *App) MACInput() ([]byte, error) {
 // encode returns the application's encoding without checking its rules,
 // only that each field fits its length.
 func (a *App) encode() ([]byte, *FormatError) {
-	b := builder{}
+	b := builder{buf: make([]byte, 0, a.encodedLen())}
 	b.app(0, a)
 	return b.buf, b.err
 }
 
+// encodedLen is the length of the application's encoding when every field
+// fits (a DGI counted with the 3-byte length it may need), so that encode
+// allocates once.
+func (a *App) encodedLen() int {
+	n := 1 + len(a.AID) + 4 + 6 + 4 + 1 + 2*len(a.Secret) + 5 + len(a.MACKey.Wrapped) + 1 + len(a.MAC)
+	for _, d := range a.DGIs {
+		n += 2 + 3 + len(d.Value)
+	}
+	return n
+}
+
+// appField names field what of chip application i in errors. Encoding and
+// parsing an application name its fields without the application (the
+// success path formats nothing) and call it once, when one fails.
 func appField(i int, what string) string { return fmt.Sprintf("chip app %d %s", i, what) }
 
+// app appends application i; a field that cannot be encoded is named with
+// appField.
 func (b *builder) app(i int, a *App) {
-	b.count8(len(a.AID), appField(i, "AID length"))
+	if b.err != nil {
+		return
+	}
+	b.appFields(a)
+	if b.err != nil {
+		b.err.Field = appField(i, b.err.Field)
+	}
+}
+
+func (b *builder) appFields(a *App) {
+	b.count8(len(a.AID), "AID length")
 	b.add(a.AID)
-	b.lenPrefixed32(MaxGroupLen, appField(i, "length"), func(b *builder) {
+	b.lenPrefixed32(MaxGroupLen, "length", func(b *builder) {
 		b.add(a.KEK.Issuer[:])
 		b.u8(a.KEK.Version)
 		b.u8(uint8(a.KEK.Scheme))
-		b.lenPrefixed32(MaxGroupLen, appField(i, "DGI sequence length"), func(b *builder) {
+		b.lenPrefixed32(MaxGroupLen, "DGI sequence length", func(b *builder) {
 			for _, d := range a.DGIs {
 				if len(d.Value) > 0xFFFF {
-					b.fail(appField(i, fmt.Sprintf("DGI %04X", d.Tag)), ErrTooLong, "%d bytes exceed 65535", len(d.Value))
+					b.fail(fmt.Sprintf("DGI %04X", d.Tag), ErrTooLong, "%d bytes exceed 65535", len(d.Value))
 					return
 				}
 				b.buf = AppendDGI(b.buf, d.Tag, d.Value)
 			}
 		})
-		b.count8(len(a.Secret), appField(i, "secret DGI count"))
+		b.count8(len(a.Secret), "secret DGI count")
 		for _, t := range a.Secret {
 			b.u16(t)
 		}
 		if out, err := appendProtectedKey(b.buf, a.MACKey); err != nil {
-			b.fail(appField(i, "MAC key"), ErrTooLong, "%d wrapped bytes outside 1..%d", len(a.MACKey.Wrapped), maxWrappedKey)
+			b.fail("MAC key", ErrTooLong, "%d wrapped bytes outside 1..%d", len(a.MACKey.Wrapped), maxWrappedKey)
 		} else {
 			b.buf = out
 		}
-		b.count8(len(a.MAC), appField(i, "MAC length"))
+		b.count8(len(a.MAC), "MAC length")
 		b.add(a.MAC)
 	})
 }
@@ -394,48 +441,58 @@ func parseChipData(b []byte, hdr *Header) (*ChipData, *FormatError) {
 	return cd, nil
 }
 
+// parseApp parses application i at c; a field that fails is named with
+// appField.
 func parseApp(c *cursor, i int, hdr *Header) (App, *FormatError) {
+	a, err := parseAppFields(c, hdr)
+	if err != nil {
+		err.Field = appField(i, err.Field)
+	}
+	return a, err
+}
+
+func parseAppFields(c *cursor, hdr *Header) (App, *FormatError) {
 	var a App
 	start := c.pos
-	if err := c.need(1, appField(i, "AID length")); err != nil {
+	if err := c.need(1, "AID length"); err != nil {
 		return a, err
 	}
 	if n := int(c.u8()); n < MinAIDLen || n > MaxAIDLen {
-		return a, errAt(start, appField(i, "AID length"), ErrMalformed, "%d outside %d..%d", n, MinAIDLen, MaxAIDLen)
-	} else if err := c.need(int64(n), appField(i, "AID")); err != nil {
+		return a, errAt(start, "AID length", ErrMalformed, "%d outside %d..%d", n, MinAIDLen, MaxAIDLen)
+	} else if err := c.need(int64(n), "AID"); err != nil {
 		return a, err
 	} else {
 		a.AID = c.bytes(n)
 	}
-	if err := c.need(4, appField(i, "length")); err != nil {
+	if err := c.need(4, "length"); err != nil {
 		return a, err
 	}
 	n := c.u32()
-	if err := c.need(int64(n), appField(i, "body")); err != nil {
+	if err := c.need(int64(n), "body"); err != nil {
 		return a, err
 	}
 	body := c.sub(int(n))
 
 	kekAt := body.pos
-	if err := body.need(6, appField(i, "KEK")); err != nil {
+	if err := body.need(6, "KEK"); err != nil {
 		return a, err
 	}
 	copy(a.KEK.Issuer[:], body.bytes(4))
 	a.KEK.Version = body.u8()
 	a.KEK.Scheme = Scheme(body.u8())
 	if !a.KEK.Scheme.Valid() {
-		return a, errAt(kekAt+5, appField(i, "KEK scheme"), ErrMalformed, "unknown scheme %02X", uint8(a.KEK.Scheme))
+		return a, errAt(kekAt+5, "KEK scheme", ErrMalformed, "unknown scheme %02X", uint8(a.KEK.Scheme))
 	}
 	if _, ok := hdr.LookupKEK(a.KEK); hdr != nil && !ok {
-		return a, errAt(kekAt, appField(i, "KEK"), ErrMalformed, "%v is not in the batch header", a.KEK)
+		return a, errAt(kekAt, "KEK", ErrMalformed, "%v is not in the batch header", a.KEK)
 	}
 
 	dgisAt := body.pos
-	if err := body.need(4, appField(i, "DGI sequence length")); err != nil {
+	if err := body.need(4, "DGI sequence length"); err != nil {
 		return a, err
 	}
 	if n := body.u32(); int64(n) > int64(body.left()) {
-		return a, errTruncated(dgisAt, appField(i, "DGI sequence"), int64(n), body.left())
+		return a, errTruncated(dgisAt, "DGI sequence", int64(n), body.left())
 	} else {
 		dgis, err := ParseDGIs(body.bytes(int(n)))
 		if err != nil {
@@ -444,20 +501,20 @@ func parseApp(c *cursor, i int, hdr *Header) (App, *FormatError) {
 			if errors.As(err, &de) {
 				off += de.Offset
 			}
-			return a, errCause(off, appField(i, "DGI sequence"), ErrMalformed, err)
+			return a, errCause(off, "DGI sequence", ErrMalformed, err)
 		}
 		if len(dgis) == 0 {
-			return a, errAt(dgisAt, appField(i, "DGI sequence"), ErrMalformed, "no DGIs")
+			return a, errAt(dgisAt, "DGI sequence", ErrMalformed, "no DGIs")
 		}
 		a.DGIs = dgis
 	}
 
 	secretAt := body.pos
-	if err := body.need(1, appField(i, "secret DGI count")); err != nil {
+	if err := body.need(1, "secret DGI count"); err != nil {
 		return a, err
 	}
 	ns := int(body.u8())
-	if err := body.need(int64(2*ns), appField(i, "secret DGIs")); err != nil {
+	if err := body.need(int64(2*ns), "secret DGIs"); err != nil {
 		return a, err
 	}
 	if ns > 0 {
@@ -466,45 +523,45 @@ func parseApp(c *cursor, i int, hdr *Header) (App, *FormatError) {
 	for j := range a.Secret {
 		a.Secret[j] = body.u16()
 		if j > 0 && a.Secret[j] <= a.Secret[j-1] {
-			return a, errAt(secretAt+1+2*j, appField(i, "secret DGIs"), ErrMalformed, "%04X after %04X: not in ascending order", a.Secret[j], a.Secret[j-1])
+			return a, errAt(secretAt+1+2*j, "secret DGIs", ErrMalformed, "%04X after %04X: not in ascending order", a.Secret[j], a.Secret[j-1])
 		}
 	}
-	if err := checkSecrets(&a, i, secretAt); err != nil {
+	if err := checkSecrets(&a, secretAt); err != nil {
 		return a, err
 	}
 
 	keyAt := body.pos
-	if err := body.need(5, appField(i, "MAC key")); err != nil {
+	if err := body.need(5, "MAC key"); err != nil {
 		return a, err
 	}
 	k := ProtectedKey{KEK: a.KEK, Type: KeyType(body.u8())}
 	copy(k.KCV[:], body.bytes(3))
 	if wl := body.u8(); body.left() < int(wl) {
-		return a, errTruncated(keyAt+4, appField(i, "wrapped MAC key"), int64(wl), body.left())
+		return a, errTruncated(keyAt+4, "wrapped MAC key", int64(wl), body.left())
 	} else {
 		k.Wrapped = body.bytes(int(wl))
 	}
 	if !macKeyFits(a.KEK.Scheme, k.Type) {
-		return a, errAt(keyAt, appField(i, "MAC key type"), ErrMalformed, "%v cannot MAC under %v", k.Type, a.KEK.Scheme)
+		return a, errAt(keyAt, "MAC key type", ErrMalformed, "%v cannot MAC under %v", k.Type, a.KEK.Scheme)
 	}
 	if want := wrappedKeyLen(a.KEK.Scheme, k.Type); len(k.Wrapped) != want {
-		return a, errAt(keyAt+4, appField(i, "MAC key length"), ErrMalformed, "%d wrapped bytes, %v gives %d", len(k.Wrapped), a.KEK.Scheme, want)
+		return a, errAt(keyAt+4, "MAC key length", ErrMalformed, "%d wrapped bytes, %v gives %d", len(k.Wrapped), a.KEK.Scheme, want)
 	}
 	a.MACKey = k
 
 	macAt := body.pos
-	if err := body.need(1, appField(i, "MAC length")); err != nil {
+	if err := body.need(1, "MAC length"); err != nil {
 		return a, err
 	}
 	if m := int(body.u8()); m != MACLen {
-		return a, errAt(macAt, appField(i, "MAC length"), ErrMalformed, "%d, want %d", m, MACLen)
+		return a, errAt(macAt, "MAC length", ErrMalformed, "%d, want %d", m, MACLen)
 	}
-	if err := body.need(MACLen, appField(i, "MAC")); err != nil {
+	if err := body.need(MACLen, "MAC"); err != nil {
 		return a, err
 	}
 	a.MAC = body.bytes(MACLen)
 	if body.left() != 0 {
-		return a, errAt(body.pos, appField(i, "body"), ErrMalformed, "%d bytes after the MAC", body.left())
+		return a, errAt(body.pos, "body", ErrMalformed, "%d bytes after the MAC", body.left())
 	}
 	a.Raw = c.in[start:c.pos:c.pos]
 	return a, nil
@@ -512,23 +569,27 @@ func parseApp(c *cursor, i int, hdr *Header) (App, *FormatError) {
 
 // checkSecrets checks that each secret DGI occurs exactly once and holds a
 // well-formed Sealed value whose wrapped lengths fit the KEK's scheme.
-func checkSecrets(a *App, i, at int) *FormatError {
-	seen := make([]int, len(a.Secret))
+func checkSecrets(a *App, at int) *FormatError {
+	var few [16]int // how often each secret DGI occurs; most apps have a few
+	seen := few[:min(len(a.Secret), len(few))]
+	if len(a.Secret) > len(few) {
+		seen = make([]int, len(a.Secret))
+	}
 	for _, d := range a.DGIs {
 		j, ok := slices.BinarySearch(a.Secret, d.Tag)
 		if !ok {
 			continue
 		}
 		if seen[j]++; seen[j] > 1 {
-			return errAt(at, appField(i, "secret DGIs"), ErrMalformed, "DGI %04X occurs more than once", d.Tag)
+			return errAt(at, "secret DGIs", ErrMalformed, "DGI %04X occurs more than once", d.Tag)
 		}
 		if err := checkSealed(Sealed(d.Value), a.KEK.Scheme); err != nil {
-			return errCause(at, appField(i, fmt.Sprintf("secret DGI %04X", d.Tag)), ErrMalformed, err)
+			return errCause(at, fmt.Sprintf("secret DGI %04X", d.Tag), ErrMalformed, err)
 		}
 	}
 	for j, n := range seen {
 		if n == 0 {
-			return errAt(at+1+2*j, appField(i, "secret DGIs"), ErrMalformed, "DGI %04X is not in the DGI sequence", a.Secret[j])
+			return errAt(at+1+2*j, "secret DGIs", ErrMalformed, "DGI %04X is not in the DGI sequence", a.Secret[j])
 		}
 	}
 	return nil

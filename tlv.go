@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -649,11 +650,25 @@ type Builder struct {
 // NewBuilder returns a Builder that appends to buf.
 func NewBuilder(buf []byte) *Builder { return &Builder{buf: buf} }
 
+// minBuilderCap is the capacity a Builder starts with when it has to
+// allocate: room for a record template, so that small builds allocate once.
+const minBuilderCap = 128
+
+// reserve makes room for n more bytes, growing the buffer at least to
+// minBuilderCap so that building a record template does not reallocate at
+// every data object.
+func (b *Builder) reserve(n int) {
+	if cap(b.buf)-len(b.buf) < n {
+		b.buf = slices.Grow(b.buf, max(n, minBuilderCap-len(b.buf)))
+	}
+}
+
 // AddTLV adds a constructed data object whose template f writes.
 func (b *Builder) AddTLV(tag Tag, f func(*Builder)) {
 	if !b.checkTag(tag, true) {
 		return
 	}
+	b.reserve(tag.Len() + 1)
 	b.buf = appendTag(b.buf, tag)
 	if n, ok := b.nest(f, tlvLength); !ok {
 		b.fail("TLV %v: template of %d bytes is too long", tag, n)
@@ -669,6 +684,7 @@ func (b *Builder) AddPrimitive(tag Tag, value []byte) {
 		b.fail("TLV %v: value of %d bytes is too long", tag, len(value))
 		return
 	}
+	b.reserve(tag.Len() + 5 + len(value))
 	b.buf = appendTag(b.buf, tag)
 	b.buf = appendLength(b.buf, tlvLength, len(value))
 	b.buf = append(b.buf, value...)
@@ -679,6 +695,7 @@ func (b *Builder) AddPrimitive(tag Tag, value []byte) {
 // not BER-TLV (key material, a PIN block).
 func (b *Builder) AddRaw(raw []byte) {
 	if b.err == nil {
+		b.reserve(len(raw))
 		b.buf = append(b.buf, raw...)
 	}
 }
@@ -692,6 +709,7 @@ func (b *Builder) AddDGI(tag uint16, f func(*Builder)) {
 	if b.err != nil {
 		return
 	}
+	b.reserve(3)
 	b.buf = binary.BigEndian.AppendUint16(b.buf, tag)
 	if n, ok := b.nest(f, dgiLength); !ok {
 		b.fail("DGI %04X: value of %d bytes exceeds 65535", tag, n)
@@ -708,6 +726,7 @@ func (b *Builder) AddDGIValue(tag uint16, value []byte) {
 		b.fail("DGI %04X: value of %d bytes exceeds 65535", tag, len(value))
 		return
 	}
+	b.reserve(5 + len(value))
 	b.buf = AppendDGI(b.buf, tag, value)
 }
 
@@ -904,7 +923,20 @@ func (e *DGIError) Unwrap() error { return ErrBadInput }
 // length that overruns b, and a non-minimal length (FF 00 xx for xx < FF).
 // Value and Raw alias b.
 func ParseDGIs(b []byte) ([]DGI, error) {
+	// A first pass over the headers sizes the result, so that it is
+	// allocated once; the second reads the entries, reporting any fault.
+	count := 0
+	for off := 0; off < len(b); count++ {
+		_, n, err := parseDGI(b[off:])
+		if err != nil {
+			break
+		}
+		off += n
+	}
 	var out []DGI
+	if count > 0 {
+		out = make([]DGI, 0, count)
+	}
 	for off := 0; off < len(b); {
 		d, n, err := parseDGI(b[off:])
 		if err != nil {
