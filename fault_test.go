@@ -756,3 +756,71 @@ func allPersonalized(st *countingStation) bool {
 	}
 	return true
 }
+
+// failingModule is a security module that stops working after a number of
+// calls of one kind, as a hardware module does when its connection drops.
+type failingModule struct {
+	*soft.Module
+	verifyOK, sessionOK atomic.Int64 // calls that still work
+}
+
+var errModuleDown = errors.New("security module: connection lost")
+
+func (m *failingModule) VerifyMAC(ctx context.Context, key perso.ProtectedKey, data, mac []byte) error {
+	if m.verifyOK.Add(-1) < 0 {
+		return errModuleDown
+	}
+	return m.Module.VerifyMAC(ctx, key, data, mac)
+}
+
+func (m *failingModule) SessionKeys(ctx context.Context, req perso.SessionKeyRequest) (*perso.SessionKeys, error) {
+	if m.sessionOK.Add(-1) < 0 {
+		return nil, errModuleDown
+	}
+	return m.Module.SessionKeys(ctx, req)
+}
+
+// TestFaultSecurityModuleFails makes the bureau's security module fail in
+// the middle of a batch. A failing module is no fault of the records: as
+// data preparation does, personalization must stop with the module's error
+// rather than reject the remaining records as bad or spend a blank card on
+// each of them.
+func TestFaultSecurityModuleFails(t *testing.T) {
+	s := demoSetup(t)
+	file := sdaBatch(t, s, 3)
+	for _, tc := range []struct {
+		name             string
+		verifyOK, sessOK int64
+	}{
+		{"during the check", 1, 100},
+		{"during personalization", 100, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &failingModule{Module: s.Module}
+			m.verifyOK.Store(tc.verifyOK)
+			m.sessionOK.Store(tc.sessOK)
+			p, audit := newBureau(t, m, perso.SCP{Version: 2, Param: 0x55}, perso.LevelCMAC)
+			sum, lines, cards, err := runBatch(t, p, audit, file)
+			if !errors.Is(err, errModuleDown) {
+				t.Errorf("Run = %+v, %v; want the module's error", sum, err)
+			}
+			// The card in the station when the module failed has failed;
+			// no record is bad for it.
+			failed := 0
+			for _, l := range lines {
+				if !strings.Contains(l.Reason, errModuleDown.Error()) {
+					continue
+				}
+				if l.Outcome == perso.OutcomeFailed {
+					failed++
+				}
+				if l.Outcome == perso.OutcomeRejected || failed > 1 {
+					t.Errorf("record %d %s for the module's failure", l.Index, l.Outcome)
+				}
+			}
+			if cards > 2 {
+				t.Errorf("%d cards touched; the module failed on the second", cards)
+			}
+		})
+	}
+}
