@@ -619,11 +619,12 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TestSecretsExampleCommands runs the prepare and personalize commands
-// with the shipped key file, job and card export, and a forged batch, and
-// searches what they write (standard output and error, the batch file, the
-// reject and audit logs) for every key of the key file, every card key
-// the batch carries and the virtual cards' static keys.
+// TestSecretsExampleCommands runs the example commands: prepare and
+// personalize with the shipped key file, job and card export, and with a
+// forged batch; and the quickstart. What they write (standard output and
+// error, batch files, reject and audit logs; not the quickstart's key file,
+// which is meant to hold its keys) must hold no key of the key file, no
+// card key the batch carries and no static key of the virtual cards.
 func TestSecretsExampleCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the example commands")
@@ -635,12 +636,10 @@ func TestSecretsExampleCommands(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", dir+string(filepath.Separator), "./examples/prepare", "./examples/personalize")
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", dir+string(filepath.Separator), "./examples/prepare", "./examples/personalize", "./examples/quickstart")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the example commands: %v\n%s", err, b)
 	}
-	td := filepath.Join("examples", "testdata")
-	keys := filepath.Join(td, "keys.json")
 	out := &outputs{}
 	command := func(name string, args ...string) {
 		t.Helper()
@@ -660,23 +659,43 @@ func TestSecretsExampleCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.add(filepath.Base(path), b)
+		out.add(path, b)
 		return b
 	}
 
+	td := filepath.Join("examples", "testdata")
+	keys := filepath.Join(td, "keys.json")
+	setup := filepath.Join(td, "personalize.json")
 	batch := filepath.Join(dir, "batch.prso")
 	command("prepare", "-job", filepath.Join(td, "job.json"), "-keys", keys, "-in", filepath.Join(td, "cards.csv"), "-out", batch)
 	file(batch + ".rejects.jsonl")
 	good := file(batch)
-	command("personalize", "-batch", batch, "-keys", keys, "-setup", filepath.Join(td, "personalize.json"))
+	command("personalize", "-batch", batch, "-keys", keys, "-setup", setup)
 	audit := file(batch + ".audit.jsonl")
 	forged := filepath.Join(dir, "forged.prso")
 	if err := os.WriteFile(forged, forgeRecord(t, good, 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	command("personalize", "-batch", forged, "-keys", keys, "-setup", filepath.Join(td, "personalize.json"))
+	command("personalize", "-batch", forged, "-keys", keys, "-setup", setup)
 	audit = append(audit, file(forged+".audit.jsonl")...)
+	sec := newSecretSet()
+	sec.addRun(t, keys, good, audit)
 
+	qs := filepath.Join(dir, "quickstart-files")
+	command("quickstart", "-cards", "6", "-stations", "2", "-dir", qs)
+	for _, f := range []string{"job.json", "personalize.json", "cards.csv", "rejects.jsonl"} {
+		file(filepath.Join(qs, f))
+	}
+	sec.addRun(t, filepath.Join(qs, "keys.json"), file(filepath.Join(qs, "batch.prso")), file(filepath.Join(qs, "audit.jsonl")))
+	out.check(t, sec)
+}
+
+// addRun adds the secrets of a run of the example commands: every key of
+// its key file, every card key its batch carries, the static keys of the
+// virtual cards its audit log names (by KDD) and the EMV card keys of its
+// cards.
+func (s *secretSet) addRun(t testing.TB, keys string, batch, audit []byte) {
+	t.Helper()
 	m, err := soft.New(soft.NotForProduction())
 	if err != nil {
 		t.Fatal(err)
@@ -688,12 +707,10 @@ func TestSecretsExampleCommands(t *testing.T) {
 	if err := json.Unmarshal(must(os.ReadFile(keys)), &kf); err != nil {
 		t.Fatal(err)
 	}
-	sec := newSecretSet()
-	sec.addKeyFile(t, kf)
-	sec.add("card manager key", demo.KMCValue)
-	sec.addBatch(t, m, good)
+	s.addKeyFile(t, kf)
+	s.add("card manager key", demo.KMCValue)
+	s.addBatch(t, m, batch)
 	var kdds [][]byte
-	var pans []string
 	for _, line := range bytes.Split(bytes.TrimSpace(audit), []byte("\n")) {
 		var e perso.AuditEntry
 		if err := json.Unmarshal(line, &e); err != nil {
@@ -703,7 +720,8 @@ func TestSecretsExampleCommands(t *testing.T) {
 			kdds = append(kdds, must(hex.DecodeString(kdd)))
 		}
 	}
-	for _, rec := range batchRecords(t, good) {
+	var pans []string
+	for _, rec := range batchRecords(t, batch) {
 		c, err := perso.CardDataOf(rec)
 		if err != nil {
 			t.Fatal(err)
@@ -713,8 +731,7 @@ func TestSecretsExampleCommands(t *testing.T) {
 	if len(kdds) < 2 || len(pans) < 2 {
 		t.Fatalf("%d cards personalized, %d records: the commands did not get far", len(kdds), len(pans))
 	}
-	sec.addCardKeys(t, demo.KMCValue, kf, kdds, pans)
-	out.check(t, sec)
+	s.addCardKeys(t, demo.KMCValue, kf, kdds, pans)
 }
 
 // TestSecretSetFinds checks the search itself: each form of a leak is
