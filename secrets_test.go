@@ -406,6 +406,10 @@ func secretsCSV(good int) ([]byte, []string) {
 	return b.Bytes(), pans
 }
 
+// otherKMC is the card manager key of cards that the bureau's KMC does not
+// open.
+var otherKMC = must(hex.DecodeString("5AC35AC35AC35AC35AC35AC35AC35AC3"))
+
 // TestSecretsNeverInOutputs prepares a card export and personalizes it,
 // with good records, a forged record, cards that fail and cards with
 // other keys, and searches every output for every key.
@@ -484,7 +488,7 @@ func TestSecretsNeverInOutputs(t *testing.T) {
 		{"card pulled", scp03, perso.LevelAll, batch, cardConfig(scp03, vcard.Fault{At: 8, Kind: vcard.FaultTear})},
 		{"other KMC", scp02, perso.LevelCMAC, batch, func(n int) (vcard.Config, error) {
 			c, err := cardConfig(scp02, vcard.Fault{})(n)
-			c.Keys.KMC = bytes.Repeat([]byte{0x5A, 0xC3}, 8)
+			c.Keys.KMC = otherKMC
 			return c, err
 		}},
 		{"forged record", scp02, perso.LevelCMAC, forgeRecord(t, batch, 2), cardConfig(scp02, vcard.Fault{})},
@@ -578,6 +582,8 @@ func TestSecretsNeverInOutputs(t *testing.T) {
 		}
 	}
 	sec.addCardKeys(t, demo.KMCValue, kf, rec.kdds, pans)
+	sec.add("other card manager key", otherKMC)
+	sec.addCardKeys(t, otherKMC, soft.KeyFile{}, rec.kdds, nil)
 	if len(rec.keys) < 10 || sec.len() < 100 {
 		t.Fatalf("only %d sessions and %d secrets: the run did not get far", len(rec.keys), sec.len())
 	}
