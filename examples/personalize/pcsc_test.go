@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cardperso/perso"
 	"github.com/cardperso/perso/internal/demo"
@@ -43,7 +44,10 @@ func TestPersonalizeThroughReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := vcard.NewVPCD(r.Addr)
-		if err := v.Insert(context.Background(), c); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = v.Insert(ctx, c)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pcsctest.TakeOut(t, r, v) })

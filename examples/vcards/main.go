@@ -113,6 +113,11 @@ func (l *logger) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, format+"\n", args...)
 }
 
+// insertWait bounds how long a card waits for pcscd to take it: pcscd
+// polls an empty reader every 400 ms, and leaves a card waiting as long as
+// another one is in the reader.
+const insertWait = 5 * time.Second
+
 // serve puts a card in each reader and keeps them there until ctx is
 // done.
 func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -185,7 +190,10 @@ func (r *reader) hold(ctx context.Context) error {
 		case <-r.used:
 		default:
 		}
-		if err := r.v.Insert(ctx, card); err != nil {
+		ictx, cancel := context.WithTimeout(ctx, insertWait)
+		err := r.v.Insert(ictx, card)
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -65,14 +65,17 @@ func TestFreshCardsThroughPCSC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for i := range 2 {
+	// Two cards used, and a third that comes after them, left unused.
+	for i := range 3 {
 		tr, err := st.Insert(ctx)
 		if err != nil {
 			t.Fatalf("card %d: %v (log: %s)", i, err, stderr.String())
 		}
-		r, err := tr.Transmit([]byte{0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00, 0x00})
-		if err != nil || !bytes.HasSuffix(r, []byte{0x90, 0x00}) {
-			t.Fatalf("card %d: SELECT: %X, %v", i, r, err)
+		if i < 2 {
+			r, err := tr.Transmit([]byte{0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00, 0x00})
+			if err != nil || !bytes.HasSuffix(r, []byte{0x90, 0x00}) {
+				t.Fatalf("card %d: SELECT: %X, %v", i, r, err)
+			}
 		}
 		if err := st.Eject(tr, true); err != nil {
 			t.Fatal(err)
@@ -108,6 +111,11 @@ func TestFreshCardsThroughPCSC(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"reader 0 card 3", "reader 1 card 1"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("output has %q:\n%s", unwanted, out)
 		}
 	}
 	for _, r := range rs {

@@ -214,7 +214,9 @@ func (c *Context) State(reader string) (ReaderState, error) {
 // earlier State or Wait returned), and returns the new state
 // (SCardGetStatusChange). It returns, wrapped, context.Cause(ctx) when
 // ctx is done first; the wait in the resource manager is cancelled then
-// (SCardCancel).
+// (SCardCancel). A cancellation that reaches the resource manager after
+// the wait it was meant for has ended can cut the next wait short
+// (pcsc-lite); Wait then waits again.
 func (c *Context) Wait(ctx context.Context, last ReaderState) (ReaderState, error) {
 	if err := ctx.Err(); err != nil {
 		return ReaderState{}, fmt.Errorf("pcsc: reader %q: waiting for a change: %w", last.Reader, context.Cause(ctx))
@@ -235,6 +237,10 @@ func (c *Context) Wait(ctx context.Context, last ReaderState) (ReaderState, erro
 			return ReaderState{}, fmt.Errorf("pcsc: reader %q: waiting for a change: %w", last.Reader, context.Cause(ctx))
 		case errors.Is(err, scard.ErrTimeout):
 			continue // the deadline rounded down to the millisecond
+		case errors.Is(err, scard.ErrCancelled):
+			// The late cancellation of an earlier wait on this context,
+			// which the resource manager delivered to this one.
+			continue
 		}
 		return ReaderState{}, newError("wait for a change", last.Reader, err)
 	}

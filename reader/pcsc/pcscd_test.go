@@ -51,12 +51,12 @@ func open(t testing.TB) *pcsc.Context {
 func insert(t testing.TB, c *pcsc.Context, r pcsctest.Reader, card *vcard.Card) *vcard.VPCD {
 	t.Helper()
 	v := vcard.NewVPCD(r.Addr)
-	if err := v.Insert(context.Background(), card); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.Insert(ctx, card); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { takeOut(t, c, r, v) })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	if _, err := c.WaitForCard(ctx, r.Name); err != nil {
 		t.Fatal(err)
 	}
@@ -152,12 +152,18 @@ func TestWaitForCard(t *testing.T) {
 	})
 	t.Run("inserted", func(t *testing.T) {
 		v := vcard.NewVPCD(r.Addr)
-		defer takeOut(t, c, r, v)
+		inserted := make(chan error, 1)
 		time.AfterFunc(100*time.Millisecond, func() {
-			if err := v.Insert(context.Background(), newCard(t, vcard.Fault{})); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			inserted <- v.Insert(ctx, newCard(t, vcard.Fault{}))
+		})
+		defer func() {
+			if err := <-inserted; err != nil {
 				t.Error(err)
 			}
-		})
+			takeOut(t, c, r, v)
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, err := c.WaitForCard(ctx, r.Name)
@@ -459,7 +465,12 @@ func TestStationFedByHand(t *testing.T) {
 	// The operator takes it out and puts the next one in.
 	takeOut(t, c, r, v)
 	next := newCard(t, vcard.Fault{})
-	if err := v.Insert(ctx, next); err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := v.Insert(wctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitForCard(wctx, r.Name); err != nil {
 		t.Fatal(err)
 	}
 	if tr, err = st.Insert(ctx); err != nil {

@@ -150,10 +150,14 @@ func NewVPCD(addr string) *VPCD {
 // Addr returns the reader driver's address.
 func (v *VPCD) Addr() string { return v.addr }
 
-// Insert puts card in the reader: it connects to the driver and serves it
-// until the card leaves. It fails if a card is in the reader already, or
-// if nothing listens at the address (pcscd is not running, or has no
-// vpcd reader there).
+// Insert puts card in the reader: it connects to the driver, serves the
+// card until it leaves, and returns once the driver has taken it. pcscd
+// takes a card when it next polls an empty reader (every 400 ms), and asks
+// for its ATR at once; it takes one card per reader, and leaves any other
+// waiting. Insert fails if a card is in this VPCD already, if nothing
+// listens at the address (pcscd is not running, or has no vpcd reader
+// there), or when ctx is done before the driver took the card (another
+// card holds the reader); the card is then out again.
 func (v *VPCD) Insert(ctx context.Context, card *Card) error {
 	if card == nil {
 		return errors.New("vcard: vpcd: inserting no card")
@@ -168,12 +172,24 @@ func (v *VPCD) Insert(ctx context.Context, card *Card) error {
 	if err != nil {
 		return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
 	}
-	done := make(chan struct{})
+	done, taken := make(chan struct{}), make(chan struct{})
 	v.mu.Lock()
 	v.card, v.conn, v.done, v.err = card, conn, done, nil
 	v.mu.Unlock()
-	go v.serve(conn, done)
-	return nil
+	go v.serve(conn, done, taken)
+	select {
+	case <-taken:
+		return nil
+	case <-done:
+		return fmt.Errorf("vcard: vpcd %s: the reader driver dropped the card before taking it: %w", v.addr, v.Err())
+	case <-ctx.Done():
+	}
+	conn.Close()
+	<-done
+	v.mu.Lock()
+	v.err = nil
+	v.mu.Unlock()
+	return fmt.Errorf("vcard: vpcd %s: the reader driver did not take the card (is another card in the reader?): %w", v.addr, context.Cause(ctx))
 }
 
 // Swap replaces the card in the reader with card and returns the one it
@@ -242,9 +258,10 @@ func (v *VPCD) Err() error {
 }
 
 // serve answers the driver on conn until the connection ends or the card
-// is pulled, then empties the reader and closes done.
-func (v *VPCD) serve(conn net.Conn, done chan struct{}) {
-	err := v.answer(conn)
+// is pulled, then empties the reader and closes done. It closes taken when
+// the driver's first message arrives.
+func (v *VPCD) serve(conn net.Conn, done, taken chan struct{}) {
+	err := v.answer(conn, taken)
 	conn.Close()
 	v.mu.Lock()
 	v.card, v.conn, v.err = nil, nil, err
@@ -254,7 +271,7 @@ func (v *VPCD) serve(conn net.Conn, done chan struct{}) {
 
 // answer runs the exchange loop of one connection and returns why it
 // ended.
-func (v *VPCD) answer(conn net.Conn) error {
+func (v *VPCD) answer(conn net.Conn, taken chan struct{}) error {
 	ack := quickAcker(conn)
 	r := bufio.NewReaderSize(conn, 4096)
 	buf := make([]byte, vpcdMaxMsg)
@@ -264,6 +281,10 @@ func (v *VPCD) answer(conn net.Conn) error {
 		msg, err := readVPCDMsg(r, buf)
 		if err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
+		}
+		if taken != nil {
+			close(taken)
+			taken = nil
 		}
 		card := v.Card()
 		resp, reply, err := vpcdAnswer(card, msg)

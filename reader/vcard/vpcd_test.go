@@ -129,6 +129,25 @@ func (d *vpcdDriver) exchange(msg []byte) ([]byte, error) {
 	return bytes.Clone(m), err
 }
 
+// insert inserts card through v, and takes it as pcscd does: it accepts
+// the connection and asks for the ATR.
+func (d *vpcdDriver) insert(v *VPCD, card *Card) {
+	d.t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- v.Insert(context.Background(), card) }()
+	d.accept()
+	atr, err := d.exchange([]byte{vpcdATR})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		d.t.Fatal(err)
+	}
+	if !bytes.Equal(atr, card.ATR()) {
+		d.t.Errorf("ATR %X, want %X", atr, card.ATR())
+	}
+}
+
 func vpcdTestCard(t *testing.T, cfg Config) *Card {
 	t.Helper()
 	if cfg.Keys.KMC == nil && cfg.Keys.ENC == nil {
@@ -149,11 +168,8 @@ func TestVPCDExchange(t *testing.T) {
 	powerOffs := make(chan *Card, 2)
 	v.PowerOff = func(c *Card) { powerOffs <- c }
 	card := vpcdTestCard(t, Config{})
-	if err := v.Insert(context.Background(), card); err != nil {
-		t.Fatal(err)
-	}
+	d.insert(v, card)
 	defer v.Remove()
-	d.accept()
 	if v.Card() != card {
 		t.Fatal("Card() is not the inserted card")
 	}
@@ -203,11 +219,8 @@ func TestVPCDSwap(t *testing.T) {
 	if _, err := v.Swap(first); err == nil {
 		t.Error("Swap into an empty reader: no error")
 	}
-	if err := v.Insert(context.Background(), first); err != nil {
-		t.Fatal(err)
-	}
+	d.insert(v, first)
 	defer v.Remove()
-	d.accept()
 	if err := v.Insert(context.Background(), vpcdTestCard(t, Config{})); err == nil {
 		t.Error("Insert into a full reader: no error")
 	}
@@ -281,10 +294,7 @@ func TestVPCDCardLeaves(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newVPCDDriver(t)
 			v := NewVPCD(d.addr())
-			if err := v.Insert(context.Background(), vpcdTestCard(t, Config{Fault: tc.fault})); err != nil {
-				t.Fatal(err)
-			}
-			d.accept()
+			d.insert(v, vpcdTestCard(t, Config{Fault: tc.fault}))
 			done := v.Done()
 			tc.leave(d, v)
 			select {
@@ -322,10 +332,15 @@ func TestVPCDFeeder(t *testing.T) {
 		return c, err
 	}}
 	ctx := context.Background()
-	if err := f.Feed(ctx); err != nil { // an empty reader: inserted
+	fed := make(chan error, 1)
+	go func() { fed <- f.Feed(ctx) }() // an empty reader: inserted
+	d.accept()
+	if _, err := d.exchange([]byte{vpcdATR}); err != nil {
 		t.Fatal(err)
 	}
-	d.accept()
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
 	if _, err := d.exchange(vpcdSelectISD); err != nil {
 		t.Fatal(err)
 	}
@@ -352,6 +367,36 @@ func TestVPCDFeeder(t *testing.T) {
 	}
 	if err := (&VPCDFeeder{}).Feed(ctx); err == nil {
 		t.Error("a feeder without a reader fed a card")
+	}
+}
+
+func TestVPCDInsertNotTaken(t *testing.T) {
+	// A driver that never takes the card: the connection waits in the
+	// listen queue, as behind another card in pcscd's reader.
+	d := newVPCDDriver(t)
+	v := NewVPCD(d.addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := v.Insert(ctx, vpcdTestCard(t, Config{}))
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not take the card") {
+		t.Fatalf("Insert not taken: %v", err)
+	}
+	if v.Card() != nil || v.Err() != nil {
+		t.Errorf("after a card not taken: card %v, err %v", v.Card(), v.Err())
+	}
+	// A driver that drops the card at once.
+	d2 := newVPCDDriver(t)
+	v2 := NewVPCD(d2.addr())
+	go func() {
+		if c, err := d2.ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	if err := v2.Insert(context.Background(), vpcdTestCard(t, Config{})); err == nil || !strings.Contains(err.Error(), "dropped the card") {
+		t.Fatalf("Insert dropped: %v", err)
+	}
+	if v2.Card() != nil {
+		t.Error("a dropped card is still in the reader")
 	}
 }
 

@@ -81,8 +81,24 @@ func VPCD(t testing.TB, n int) []Reader {
 	for i, name := range names[:n] {
 		slot, _ := strconv.ParseUint(name[strings.LastIndexByte(name, ' ')+1:], 16, 8)
 		out[i] = Reader{Name: name, Addr: vcard.VPCDAddr(int(slot))}
+		// The last test's card may be leaving yet: pcscd sees a removal
+		// at its next poll.
+		if err := waitEmpty(c, name, 5*time.Second); err != nil {
+			t.Fatalf("pcsctest: %s still holds a card (one not taken out, or another program's): %v", name, err)
+		}
 	}
 	return out
+}
+
+// waitEmpty waits until pcscd sees the reader empty.
+func waitEmpty(c *pcsc.Context, name string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s, err := c.State(name)
+	for err == nil && s.Flags&pcsc.StatePresent != 0 {
+		s, err = c.Wait(ctx, s)
+	}
+	return err
 }
 
 // vpcdReaders returns the vpcd readers of the first vpcd driver entry
@@ -115,13 +131,7 @@ func TakeOut(t testing.TB, r Reader, v *vcard.VPCD) {
 		return
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := c.State(r.Name)
-	for err == nil && s.Flags&pcsc.StatePresent != 0 {
-		s, err = c.Wait(ctx, s)
-	}
-	if err != nil {
+	if err := waitEmpty(c, r.Name, 5*time.Second); err != nil {
 		t.Errorf("pcsctest: waiting for %s to be empty: %v", r.Name, err)
 	}
 }
