@@ -42,6 +42,20 @@ const (
 // errVPCDEmpty is a message of length zero, which the driver never sends.
 var errVPCDEmpty = errors.New("vcard: vpcd: empty message")
 
+// link is the card's end of its connection to the reader driver.
+type link interface {
+	io.Reader // blocks until data arrive, or the connection is shut down
+	io.Writer
+	// quickAck makes the kernel acknowledge the next data at once
+	// (TCP_QUICKACK, Linux) rather than delay the acknowledgement.
+	quickAck()
+	// shutdown ends the connection, so that a Read in progress returns;
+	// it may be called from any goroutine, more than once.
+	shutdown()
+	// close releases the connection, once no Read is in progress.
+	close()
+}
+
 // readVPCDMsg reads one vpcd message from r into buf, which must hold
 // vpcdMaxMsg bytes, and returns it (aliasing buf). It returns io.EOF when r
 // ends cleanly before a message and io.ErrUnexpectedEOF when it ends inside
@@ -116,7 +130,11 @@ func vpcdAnswer(card *Card, msg []byte) (resp []byte, reply bool, err error) {
 //
 // Before each read it sets TCP_QUICKACK on the socket (Linux): pcscd
 // writes each message without TCP_NODELAY, and with delayed
-// acknowledgements every exchange would wait about 40 ms for a timer.
+// acknowledgements every exchange would wait about 40 ms for a timer. On
+// Linux it reads with blocking system calls on a thread of its own rather
+// than through the runtime's network poller, which wakes the card several
+// times faster: an APDU's round trip through pcscd takes about a third of
+// the time.
 //
 // The methods may be called from any goroutine.
 type VPCD struct {
@@ -134,7 +152,7 @@ type VPCD struct {
 
 	mu   sync.Mutex
 	card *Card
-	conn net.Conn
+	link link          // the connection of the card in the reader
 	done chan struct{} // closed when the card in the reader leaves it
 	err  error         // why the last card left
 }
@@ -172,11 +190,16 @@ func (v *VPCD) Insert(ctx context.Context, card *Card) error {
 	if err != nil {
 		return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
 	}
+	l, err := newLink(conn)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
+	}
 	done, taken := make(chan struct{}), make(chan struct{})
 	v.mu.Lock()
-	v.card, v.conn, v.done, v.err = card, conn, done, nil
+	v.card, v.link, v.done, v.err = card, l, done, nil
 	v.mu.Unlock()
-	go v.serve(conn, done, taken)
+	go v.serve(l, done, taken)
 	select {
 	case <-taken:
 		return nil
@@ -184,7 +207,7 @@ func (v *VPCD) Insert(ctx context.Context, card *Card) error {
 		return fmt.Errorf("vcard: vpcd %s: the reader driver dropped the card before taking it: %w", v.addr, v.Err())
 	case <-ctx.Done():
 	}
-	conn.Close()
+	l.shutdown()
 	<-done
 	v.mu.Lock()
 	v.err = nil
@@ -218,12 +241,12 @@ func (v *VPCD) Remove() *Card {
 	v.op.Lock()
 	defer v.op.Unlock()
 	v.mu.Lock()
-	card, conn, done := v.card, v.conn, v.done
+	card, l, done := v.card, v.link, v.done
 	v.mu.Unlock()
-	if conn == nil {
+	if l == nil {
 		return nil
 	}
-	conn.Close()
+	l.shutdown()
 	<-done
 	v.mu.Lock()
 	v.err = nil
@@ -257,27 +280,28 @@ func (v *VPCD) Err() error {
 	return v.err
 }
 
-// serve answers the driver on conn until the connection ends or the card
-// is pulled, then empties the reader and closes done. It closes taken when
+// serve answers the driver on l until the connection ends or the card is
+// pulled, then empties the reader and closes done. It closes taken when
 // the driver's first message arrives.
-func (v *VPCD) serve(conn net.Conn, done, taken chan struct{}) {
-	err := v.answer(conn, taken)
-	conn.Close()
+func (v *VPCD) serve(l link, done, taken chan struct{}) {
+	err := v.answer(l, taken)
+	l.close()
 	v.mu.Lock()
-	v.card, v.conn, v.err = nil, nil, err
+	v.card, v.link, v.err = nil, nil, err
 	close(done)
 	v.mu.Unlock()
 }
 
 // answer runs the exchange loop of one connection and returns why it
 // ended.
-func (v *VPCD) answer(conn net.Conn, taken chan struct{}) error {
-	ack := quickAcker(conn)
-	r := bufio.NewReaderSize(conn, 4096)
+func (v *VPCD) answer(l link, taken chan struct{}) error {
+	r := bufio.NewReaderSize(l, 4096)
 	buf := make([]byte, vpcdMaxMsg)
 	out := make([]byte, 0, 512)
 	for {
-		ack()
+		if r.Buffered() == 0 {
+			l.quickAck()
+		}
 		msg, err := readVPCDMsg(r, buf)
 		if err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
@@ -300,8 +324,15 @@ func (v *VPCD) answer(conn net.Conn, taken chan struct{}) error {
 		if out, err = appendVPCDMsg(out[:0], resp); err != nil {
 			return err
 		}
-		if _, err := conn.Write(out); err != nil {
+		if _, err := l.Write(out); err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
 		}
 	}
 }
+
+// connLink is a link through the runtime's network poller.
+type connLink struct{ net.Conn }
+
+func (connLink) quickAck()   {}
+func (l connLink) shutdown() { l.Conn.Close() }
+func (l connLink) close()    { l.Conn.Close() }

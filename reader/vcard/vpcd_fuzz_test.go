@@ -30,7 +30,7 @@ func FuzzVPCDMsg(f *testing.F) {
 				enc = binaryAppend(enc, m)
 			}
 		})
-		if allocs > 4 { // the error of a cut stream, with its wrapping
+		if allocs > 16 { // a constant (a cut stream's error, race instrumentation), nothing per message
 			t.Errorf("%v allocations reading %d bytes", allocs, len(in))
 		}
 		if !bytes.HasPrefix(in, enc) {

@@ -4,5 +4,4 @@ package vcard
 
 import "net"
 
-// quickAcker does nothing where TCP_QUICKACK does not exist.
-func quickAcker(net.Conn) func() { return func() {} }
+func newLink(conn net.Conn) (link, error) { return connLink{conn}, nil }
