@@ -38,6 +38,27 @@ const (
 	StoreAppDependent
 )
 
+// ModuleError is a failure of the security module during a card session:
+// it is not the record's fault nor the card's, and the Personalizer stops
+// the batch on it rather than fail every following card the same way.
+// Errors of the module that wrap ErrBadInput or ErrBadMAC (a sealed value
+// that does not open) are the record's and are not ModuleErrors.
+type ModuleError struct {
+	Op  string
+	Err error
+}
+
+func (e *ModuleError) Error() string { return "perso: security module: " + e.Op + ": " + e.Err.Error() }
+func (e *ModuleError) Unwrap() error { return e.Err }
+
+// moduleErr wraps err as a ModuleError unless it is the record's fault.
+func moduleErr(op string, err error) error {
+	if errors.Is(err, ErrBadInput) || errors.Is(err, ErrBadMAC) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return &ModuleError{Op: op, Err: err}
+}
+
 // ErrCardAuth wraps every failure to open a secure channel with a card: a
 // card cryptogram that does not verify, or EXTERNAL AUTHENTICATE refused.
 // The chip module never retries: repeated failures lock a card.
@@ -219,7 +240,7 @@ func (m *ChipModule) load(ctx context.Context, card *Card, app *App) error {
 		Sequence: r.Sequence, Context: host.Context(),
 	})
 	if err != nil {
-		return fmt.Errorf("session keys: %w", err)
+		return moduleErr("session keys", err)
 	}
 	defer sk.Zero()
 	ea, err := host.ExternalAuthenticate(gp.SessionKeys{ENC: sk.ENC, MAC: sk.MAC, RMAC: sk.RMAC}, gp.Level(m.cfg.Level))
@@ -267,7 +288,7 @@ func (m *ChipModule) storeData(ctx context.Context, app *App, sk *SessionKeys) (
 		if app.IsSecret(d.Tag) {
 			ct, err := m.cfg.Translator.Translate(ctx, app.KEK, Sealed(d.Value), sk)
 			if err != nil {
-				return nil, fmt.Errorf("DGI %04X: %w", d.Tag, err)
+				return nil, moduleErr(fmt.Sprintf("translating DGI %04X", d.Tag), err)
 			}
 			value, want = ct, m.cfg.SecretDGIP1
 		}

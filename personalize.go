@@ -254,7 +254,9 @@ func (p *Personalizer) Check(ctx context.Context, r io.Reader) (*CheckResult, er
 		}
 		res.Records++
 		if err := p.checkRecord(ctx, rec); err != nil {
-			if errors.Is(err, ErrNoSuchKey) {
+			if !recordFault(err) {
+				// A missing key or a failing security module: every record
+				// would fail the same way.
 				return nil, &BatchError{fmt.Errorf("record %d: %w", i, err)}
 			}
 			res.Rejected[i] = err
@@ -264,6 +266,14 @@ func (p *Personalizer) Check(ctx context.Context, r io.Reader) (*CheckResult, er
 	return res, nil
 }
 
+// recordFault reports whether err is the record's own fault (malformed
+// data, a MAC that does not verify) rather than the security module's or
+// the configuration's.
+func recordFault(err error) bool {
+	var fe *FormatError
+	return errors.Is(err, ErrBadMAC) || errors.Is(err, ErrBadInput) || errors.As(err, &fe)
+}
+
 // checkRecord checks one record's groups and MACs.
 func (p *Personalizer) checkRecord(ctx context.Context, rec *Record) error {
 	for _, g := range rec.Groups {
@@ -271,7 +281,7 @@ func (p *Personalizer) checkRecord(ctx context.Context, rec *Record) error {
 			continue
 		}
 		if _, ok := p.Modules.Lookup(g.MIC); !ok {
-			return fmt.Errorf("no module for MIC %02X (%s)", uint8(g.MIC), g.MIC)
+			return fmt.Errorf("%w: no module for MIC %02X (%s)", ErrBadInput, uint8(g.MIC), g.MIC)
 		}
 	}
 	cd, err := rec.Chip()
@@ -293,8 +303,11 @@ type persoJob struct {
 // goroutine per station, records handed out in order from one queue. Every
 // record ends in the audit log as personalized, rejected or failed, in
 // record order. Run returns when every record is accounted for, or with a
-// *BatchError before any card is touched, or with ctx's error once the
-// records in progress are finished (the rest then count as neither).
+// *BatchError before any card is touched. It stops early, with the
+// records not yet handed out left for a later run (see Journal and
+// Resume), on ctx's cancellation, once the cards in the stations are done,
+// and on a security module failure (a *ModuleError, or one during Check),
+// which fails the card it met and is returned.
 func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ...Station) (*PersoSummary, error) {
 	start := time.Now()
 	if len(stations) == 0 {
@@ -318,6 +331,25 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 
 	todo := make(chan *persoJob)
 	done := make(chan *persoJob, len(stations))
+	// A security module failure stops the run: every following card would
+	// fail the same way. Records not yet handed out are left for a later
+	// run; the card that met the failure is logged as failed.
+	stopped := make(chan struct{})
+	var (
+		stopOnce sync.Once
+		fatalErr error
+	)
+	stop := func(err error) {
+		stopOnce.Do(func() { fatalErr = err; close(stopped) })
+	}
+	isStopped := func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	}
 	var wg sync.WaitGroup
 	for _, st := range stations {
 		wg.Add(1)
@@ -325,6 +357,9 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 			defer wg.Done()
 			broken := false
 			for j := range todo {
+				if isStopped() {
+					continue // not touched: a later run takes it
+				}
 				if broken {
 					j.entry.Outcome, j.entry.Reason = OutcomeRejected, fmt.Sprintf("station %s is out of service", st.Name())
 					done <- j
@@ -335,7 +370,11 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 					done <- j
 					continue
 				}
-				broken = p.personalize(ctx, st, hdr, j)
+				var fatal error
+				broken, fatal = p.personalize(ctx, st, hdr, j)
+				if fatal != nil {
+					stop(fatal)
+				}
 				if err := p.journal(journalLine{Event: "end", Index: j.index, Entry: &j.entry}); err != nil && j.entry.Reason == "" {
 					j.entry.Reason = err.Error()
 				}
@@ -384,10 +423,16 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 				done <- j
 				continue
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || isStopped() {
 				return
 			}
-			todo <- j
+			select {
+			case todo <- j:
+			case <-stopped:
+				return
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	go func() { wg.Wait(); close(done) }()
@@ -442,6 +487,8 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 	}
 	sum.Elapsed = time.Since(start)
 	switch {
+	case fatalErr != nil:
+		return sum, fatalErr
 	case feedErr != nil:
 		return sum, feedErr
 	case auditErr != nil:
@@ -453,8 +500,11 @@ func (p *Personalizer) Run(ctx context.Context, batch io.ReadSeeker, stations ..
 }
 
 // personalize runs one record on a station and fills its audit entry. It
-// reports whether the station is out of service.
-func (p *Personalizer) personalize(ctx context.Context, st Station, hdr *Header, j *persoJob) (broken bool) {
+// reports whether the station is out of service, and a security module
+// failure that must stop the run. Once a card is in the station its
+// session runs to its end even if ctx is cancelled: a card is never left
+// half done on purpose.
+func (p *Personalizer) personalize(ctx context.Context, st Station, hdr *Header, j *persoJob) (broken bool, fatal error) {
 	t0 := time.Now()
 	e := &j.entry
 	e.Station = st.Name()
@@ -462,8 +512,9 @@ func (p *Personalizer) personalize(ctx context.Context, st Station, hdr *Header,
 	t, err := st.Insert(ctx)
 	if err != nil {
 		e.Outcome, e.Reason = OutcomeRejected, fmt.Sprintf("station %s: %v", st.Name(), err)
-		return true
+		return true, nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	card := &Card{Index: j.index, Record: j.rec, Batch: hdr, Conn: NewConn(t)}
 	err = p.runModules(ctx, card)
 	extra := 0
@@ -487,13 +538,17 @@ func (p *Personalizer) personalize(ctx context.Context, st Station, hdr *Header,
 		if errors.As(err, &sw) {
 			e.SW = fmt.Sprintf("%04X", sw.SW)
 		}
+		var me *ModuleError
+		if errors.As(err, &me) {
+			fatal = fmt.Errorf("perso: record %d: %w", j.index, err)
+		}
 	} else {
 		e.Outcome = OutcomePersonalized
 	}
 	if ejErr := st.Eject(t, err == nil); ejErr != nil && err == nil {
 		e.Outcome, e.Reason = OutcomeFailed, fmt.Sprintf("eject: %v", ejErr)
 	}
-	return false
+	return false, fatal
 }
 
 // runModules hands each group of the record to its module, in record order.

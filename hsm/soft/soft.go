@@ -314,7 +314,7 @@ func (m *Module) openKey(k perso.ProtectedKey) ([]byte, error) {
 	}
 	clear, err := e.kek.OpenKey(k)
 	if err != nil {
-		return nil, fmt.Errorf("soft: opening a %s key under %s: %w", k.Type, k.KEK.Label(), err)
+		return nil, fmt.Errorf("soft: opening a %s key under %s: %w: %w", k.Type, k.KEK.Label(), perso.ErrBadInput, err)
 	}
 	return clear, nil
 }
@@ -618,7 +618,7 @@ func (m *Module) Open(ctx context.Context, id perso.KEKID, s perso.Sealed) ([]by
 	}
 	v, err := e.kek.OpenSealed(s)
 	if err != nil {
-		return nil, fmt.Errorf("soft: opening a sealed value under %s: %w", id.Label(), err)
+		return nil, fmt.Errorf("soft: opening a sealed value under %s: %w: %w", id.Label(), perso.ErrBadInput, err)
 	}
 	return v, nil
 }
