@@ -308,11 +308,23 @@ func TestReset(t *testing.T) {
 	if a.Removed() {
 		t.Error("a reset card reported removed")
 	}
-	// A reset of its own starts a new session.
+	// A reset of its own starts a new session, in the transaction it had.
+	if err := a.Begin(); !errors.Is(err, pcsc.ErrCardReset) {
+		t.Fatalf("Begin on a connection that has not taken the reset in: %v", err)
+	}
+	if err := a.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Begin(); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Reset(); err != nil {
 		t.Fatal(err)
 	}
 	transmit(t, a, getCPLC)
+	if err := a.End(); err != nil {
+		t.Fatalf("the transaction did not outlive the reset: %v", err)
+	}
 	if err := a.Close(pcsc.Leave); err != nil {
 		t.Fatal(err)
 	}
