@@ -80,10 +80,11 @@ func (d Disposition) scard() scard.Disposition {
 }
 
 // DefaultRemovalCheck is how long a failed exchange waits, by default, for
-// the resource manager to say whether the card has left the reader.
-// pcsc-lite polls readers that do not signal card events (vpcd, many
-// serial readers) every 400 ms; CCID readers signal at once.
-const DefaultRemovalCheck = time.Second
+// the resource manager to say whether the card has left the reader: a few
+// of the polls by which pcsc-lite watches readers that do not signal card
+// events (vpcd, many serial readers), every 400 ms on a machine that is
+// not overloaded; CCID readers signal at once.
+const DefaultRemovalCheck = 2 * time.Second
 
 // Options shape a connection to a card.
 type Options struct {
