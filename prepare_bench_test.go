@@ -42,8 +42,8 @@ func (a *clearApp) Build(ctx context.Context, env *perso.Env, card *perso.CardDa
 	return app, nil
 }
 
-// cardSource hands out n fresh card records with distinct PANs, made as
-// they are read so that a long run holds no input in memory.
+// cardSource hands out n fresh card records with distinct 16-digit PANs,
+// made as they are read so that a long run holds no input in memory.
 type cardSource struct {
 	n, i int
 	buf  []byte
@@ -53,7 +53,7 @@ func (s *cardSource) Next() (*perso.Record, error) {
 	if s.i >= s.n {
 		return nil, io.EOF
 	}
-	s.buf = strconv.AppendUint(append(s.buf[:0], "4761739"...), uint64(1_000_000_000+s.i), 10)
+	s.buf = strconv.AppendUint(append(s.buf[:0], "47617"...), uint64(1_000_000_000+s.i), 10) // 16 digits with the check digit
 	s.i++
 	body := string(s.buf)
 	return perso.RecordForCard(&perso.CardData{PAN: body + string(perso.LuhnDigit(body)), PSN: 1, Expiry: "301231", Name: "BENCH/CARD", ServiceCode: "201"})

@@ -618,6 +618,9 @@ var zeros [5]byte // room for the longest length field, 84 and 4 bytes
 
 // appendLength appends the length field for n, which must not exceed c.max.
 func appendLength(dst []byte, c lengthCodec, n int) []byte {
+	if n < 0x80 { // one byte in both codings, and most lengths
+		return append(dst, byte(n))
+	}
 	s := c.size(n)
 	dst = append(dst, zeros[:s]...)
 	c.put(dst[len(dst)-s:], n)

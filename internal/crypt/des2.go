@@ -34,18 +34,28 @@ type DES2 struct {
 // bytes, ready for use. Parity bits are ignored. The error names the
 // length only.
 func NewDES2(key []byte) (*DES2, error) {
+	k, err := newDES2(key)
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// newDES2 is NewDES2 returning a value, which a caller that uses the key
+// at once keeps off the heap.
+func newDES2(key []byte) (DES2, error) {
 	if len(key) != 16 {
-		return nil, fmt.Errorf("crypt: double-length DES key is %d bytes, want 16", len(key))
+		return DES2{}, fmt.Errorf("crypt: double-length DES key is %d bytes, want 16", len(key))
 	}
 	k1, err := des.NewCipher(key[:8])
 	if err != nil {
-		return nil, err
+		return DES2{}, err
 	}
 	k2, err := des.NewCipher(key[8:])
 	if err != nil {
-		return nil, err
+		return DES2{}, err
 	}
-	return &DES2{k1: k1, k2: k2}, nil
+	return DES2{k1: k1, k2: k2}, nil
 }
 
 // BlockSize returns the DES block size, 8 bytes.

@@ -100,6 +100,15 @@ func EqualModParity(a, b []byte) bool {
 // triple DES for 16 or 24 bytes), as payment HSMs and EMV CPS print it.
 // A double-length key costs two DES key schedules ([DES2]), not three.
 func KCV(key []byte) ([3]byte, error) {
+	if len(key) == 16 { // the common case, without an interface value
+		k, err := newDES2(key)
+		if err != nil {
+			return [3]byte{}, err
+		}
+		var buf [des.BlockSize]byte
+		k.Encrypt(buf[:], buf[:])
+		return [3]byte(buf[:3]), nil
+	}
 	b, err := newDESKey(key)
 	if err != nil {
 		return [3]byte{}, err
