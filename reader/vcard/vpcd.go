@@ -44,11 +44,11 @@ var errVPCDEmpty = errors.New("vcard: vpcd: empty message")
 
 // link is the card's end of its connection to the reader driver.
 type link interface {
-	io.Reader // blocks until data arrive, or the connection is shut down
+	// Read blocks until data arrive, or the connection is shut down. On
+	// Linux it sets TCP_QUICKACK first, so that the kernel acknowledges
+	// what arrives at once rather than delay the acknowledgement.
+	io.Reader
 	io.Writer
-	// quickAck makes the kernel acknowledge the next data at once
-	// (TCP_QUICKACK, Linux) rather than delay the acknowledgement.
-	quickAck()
 	// shutdown ends the connection, so that a Read in progress returns;
 	// it may be called from any goroutine, more than once.
 	shutdown()
@@ -298,9 +298,6 @@ func (v *VPCD) answer(l link, taken chan struct{}) error {
 	buf := make([]byte, vpcdMaxMsg)
 	out := make([]byte, 0, 512)
 	for {
-		if r.Buffered() == 0 {
-			l.quickAck()
-		}
 		msg, err := readVPCDMsg(r, buf)
 		if err != nil {
 			return fmt.Errorf("vcard: vpcd %s: %w", v.addr, err)
@@ -332,6 +329,5 @@ func (v *VPCD) answer(l link, taken chan struct{}) error {
 // connLink is a link through the runtime's network poller.
 type connLink struct{ net.Conn }
 
-func (connLink) quickAck()   {}
 func (l connLink) shutdown() { l.Conn.Close() }
 func (l connLink) close()    { l.Conn.Close() }

@@ -42,6 +42,7 @@ func newLink(conn net.Conn) (link, error) {
 
 func (l *fdLink) Read(b []byte) (int, error) {
 	for {
+		l.quickAck()
 		n, err := syscall.Read(l.fd, b)
 		switch {
 		case errors.Is(err, syscall.EINTR):
@@ -71,8 +72,8 @@ func (l *fdLink) Write(b []byte) (int, error) {
 }
 
 // quickAck sets TCP_QUICKACK, which Linux clears again as the connection
-// goes on, so it is set before each read (tcp(7)). Best effort: without
-// it the exchange is slower, not wrong.
+// goes on, so Read sets it before each read(2) (tcp(7)). Best effort:
+// without it the exchange is slower, not wrong.
 func (l *fdLink) quickAck() {
 	_ = syscall.SetsockoptInt(l.fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
 }
