@@ -13,10 +13,15 @@
 //
 // A [*Module] is a [perso.KeyDeriver], [perso.Certifier], [perso.Protector]
 // and [perso.Translator], with the same wire conventions as the PKCS#11
-// backend: keys are filed by [perso.KeyRef.String] and KEKs by
-// [perso.KEKID.Label]; keys are wrapped with RFC 3394 and values with RFC
-// 5649 under an AES KEK, both with 3DES-ECB under a 3DES KEK. A batch
-// prepared with one module is personalized with the other.
+// backend: keys are filed by their [perso.KeyRef] (label and version) and
+// KEKs by issuer and version, as [perso.KEKID.Label] names them; keys are
+// wrapped with RFC 3394 and values with RFC 5649 under an AES KEK, both
+// with 3DES-ECB under a 3DES KEK. A batch prepared with one module is
+// personalized with the other.
+//
+// A double-length DES master key (an issuer master key, a KMC) is made
+// ready once, when it is imported: the derivations use its triple-DES
+// cipher rather than scheduling the key for every card.
 //
 // # Keys
 //
