@@ -90,8 +90,8 @@ func parseGroups(b []byte) ([]Group, *FormatError) {
 	var gs []Group
 	for i := 0; c.left() > 0; i++ {
 		start := c.pos
-		if err := c.need(GroupHeaderLen, groupField(i, "header")); err != nil {
-			return nil, err
+		if c.left() < GroupHeaderLen {
+			return nil, c.need(GroupHeaderLen, groupField(i, "header"))
 		}
 		mic := MIC(c.u8())
 		n := c.u32()
@@ -101,8 +101,8 @@ func parseGroups(b []byte) ([]Group, *FormatError) {
 		if n > MaxGroupLen {
 			return nil, errAt(start+1, groupField(i, "length"), ErrTooLong, "%d exceeds %d", n, MaxGroupLen)
 		}
-		if err := c.need(int64(n), groupField(i, "data")); err != nil {
-			return nil, err
+		if int64(n) > int64(c.left()) {
+			return nil, c.need(int64(n), groupField(i, "data"))
 		}
 		gs = append(gs, Group{MIC: mic, Data: c.bytes(int(n))})
 	}
@@ -127,8 +127,12 @@ func (b *builder) group(i int, g Group) {
 		b.fail(groupField(i, "MIC"), ErrMalformed, "%02X is reserved", uint8(g.MIC))
 		return
 	}
+	if len(g.Data) > MaxGroupLen {
+		b.failAt(len(b.buf)+1, groupField(i, "length"), ErrTooLong, "%d exceeds %d", len(g.Data), MaxGroupLen)
+		return
+	}
 	b.u8(uint8(g.MIC))
-	b.lenPrefixed32(MaxGroupLen, groupField(i, "length"), func(b *builder) { b.add(g.Data) })
+	b.lenPrefixed32(MaxGroupLen, "group length", func(b *builder) { b.add(g.Data) })
 }
 
 // Card is what a [Module] is given about the card it works on. It is a

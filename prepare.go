@@ -528,8 +528,12 @@ func (p *Preparer) seal(ctx context.Context, job *Job, rec *Record, app *App) er
 // them before any work is spent: card data, counter, duplicates,
 // applications.
 type intake struct {
-	job  *Job
-	seen map[panKey]struct{}
+	job *Job
+	// seen holds every PAN and PSN of the batch so far: PANs of up to 16
+	// digits packed in one uint64 (the common case, 8 bytes an entry),
+	// longer ones in long.
+	seen map[uint64]struct{}
+	long map[panKey]struct{}
 }
 
 // panKey is a PAN (up to 19 digits fits a uint64) with its length and PSN.
@@ -539,7 +543,26 @@ type panKey struct {
 	psn uint8
 }
 
-func newIntake(job *Job) *intake { return &intake{job: job, seen: map[panKey]struct{}{}} }
+func newIntake(job *Job) *intake {
+	return &intake{job: job, seen: map[uint64]struct{}{}, long: map[panKey]struct{}{}}
+}
+
+// seenBefore records a PAN and PSN and reports whether the batch had them.
+// pan is 12 to 19 digits and psn at most 99 (Validate checked).
+func (in *intake) seenBefore(pan string, psn uint8) bool {
+	v, _ := strconv.ParseUint(pan, 10, 64)
+	if len(pan) <= 16 {
+		// (PAN * 100 + PSN) * 5 + (length - 12) is unique and below 5e18.
+		k := (v*100+uint64(psn))*5 + uint64(len(pan)-12)
+		_, dup := in.seen[k]
+		in.seen[k] = struct{}{}
+		return dup
+	}
+	k := panKey{pan: v, n: uint8(len(pan)), psn: psn}
+	_, dup := in.long[k]
+	in.long[k] = struct{}{}
+	return dup
+}
 
 func (in *intake) next(src RecordSource, index int) (*item, error) {
 	rec, err := src.Next()
@@ -581,12 +604,9 @@ func (in *intake) next(src RecordSource, index int) (*item, error) {
 	if err := card.Validate(); err != nil {
 		return reject(err)
 	}
-	k := panKey{n: uint8(len(card.PAN)), psn: card.PSN}
-	k.pan, _ = strconv.ParseUint(card.PAN, 10, 64)
-	if _, dup := in.seen[k]; dup {
+	if in.seenBefore(card.PAN, card.PSN) {
 		return reject(fmt.Errorf("%w: PAN %s PSN %02d seen before in this batch", ErrBadInput, MaskPAN(card.PAN), card.PSN))
 	}
-	in.seen[k] = struct{}{}
 	if it.apps, err = in.selectApps(card); err != nil {
 		return reject(err)
 	}

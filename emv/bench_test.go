@@ -21,7 +21,7 @@ func (g *genSource) Next() (*perso.Record, error) {
 	if g.i >= g.n {
 		return nil, errEOF
 	}
-	body := fmt.Sprintf("476173900%07d", g.i)
+	body := fmt.Sprintf("47617390%07d", g.i)
 	g.i++
 	c := &perso.CardData{PAN: body + string(perso.LuhnDigit(body)), PSN: 1, Expiry: "301231", Name: "BENCH/CARD", ServiceCode: "201"}
 	return perso.RecordForCard(c)

@@ -81,6 +81,8 @@ type Profile struct {
 	cfg      Config
 	aip, afl []byte
 	certer   *perso.CardCertifier
+	// The DGIs every card of the profile shares, built once.
+	fciDGI, gpoDGI, crmDGI []byte
 }
 
 var defaultCDOL1 = mustHex("9F02069F03069F1A0295055F2A029A039C019F3704")
@@ -227,6 +229,22 @@ func New(cfg Config) (*Profile, error) {
 	if cfg.ODA != ODANone {
 		p.afl = append(p.afl, 2<<3, 1, 2, 0)
 	}
+	var err error
+	if p.fciDGI, err = p.fci(); err != nil {
+		return nil, err
+	}
+	var b perso.Builder
+	b.AddPrimitive(0x82, p.aip)
+	b.AddPrimitive(0x94, p.afl)
+	if p.gpoDGI, err = b.Bytes(); err != nil {
+		return nil, fmt.Errorf("emv: GPO response: %w", err)
+	}
+	b = perso.Builder{}
+	b.AddPrimitive(0x9F14, []byte{cfg.LowerOffline})
+	b.AddPrimitive(0x9F23, []byte{cfg.UpperOffline})
+	if p.crmDGI, err = b.Bytes(); err != nil {
+		return nil, fmt.Errorf("emv: risk management data: %w", err)
+	}
 	return p, nil
 }
 
@@ -287,27 +305,9 @@ func (p *Profile) Build(ctx context.Context, env *perso.Env, card *perso.CardDat
 		crt = c
 	}
 
-	fci, err := p.fci()
-	if err != nil {
-		return nil, err
-	}
-	app.AddDGI(0x9102, fci)
-	var b perso.Builder
-	b.AddPrimitive(0x82, p.aip)
-	b.AddPrimitive(0x94, p.afl)
-	gpo, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("emv: GPO response: %w", err)
-	}
-	app.AddDGI(0x9104, gpo)
-	b = perso.Builder{}
-	b.AddPrimitive(0x9F14, []byte{p.cfg.LowerOffline})
-	b.AddPrimitive(0x9F23, []byte{p.cfg.UpperOffline})
-	crm, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("emv: risk management data: %w", err)
-	}
-	app.AddDGI(0x0D01, crm)
+	app.AddDGI(0x9102, p.fciDGI)
+	app.AddDGI(0x9104, p.gpoDGI)
+	app.AddDGI(0x0D01, p.crmDGI)
 	app.AddDGI(0x9010, []byte{p.cfg.PINTryLimit, p.cfg.PINTryLimit})
 
 	sealedKeys, err := perso.SealKeysOf(keys[0], keys[1], keys[2])
@@ -366,7 +366,7 @@ func (p *Profile) staticRecords(card *perso.CardData) (rec11, rec12 []byte, err 
 	}
 	pan, _ := bcd.CN(card.PAN, 0)
 	exp, _ := bcd.N(card.Expiry, 3)
-	psn, _ := bcd.N(fmt.Sprintf("%02d", card.PSN), 1)
+	psn := []byte{card.PSN/10<<4 | card.PSN%10}
 	country, _ := bcd.N(p.cfg.Country, 2)
 	currency, _ := bcd.N(p.cfg.Currency, 2)
 	svc, _ := bcd.N(card.ServiceCode, 2)
