@@ -8,6 +8,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
 	"fmt"
@@ -192,7 +193,8 @@ func (s *Setup) Purse() (*vsvc.Profile, error) { return vsvc.New(s.PurseConfig()
 // Header returns a batch header for the demonstration issuer.
 func (s *Setup) Header(profiles ...string) *perso.Header {
 	h := &perso.Header{Created: time.Now(), Issuer: IssuerID, Profiles: profiles, KEKs: []perso.KEKCheck{{KEK: KEK, KCV: s.KEKKCV}}}
-	copy(h.BatchID[:], fmt.Sprintf("demo-%d", time.Now().UnixNano()))
+	copy(h.BatchID[:], "demo-")
+	rand.Read(h.BatchID[5:])
 	return h
 }
 
