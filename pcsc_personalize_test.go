@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,7 +301,9 @@ func BenchmarkPCSCPersonalize(b *testing.B) {
 		b.Run(fmt.Sprintf("readers=%d", readers), func(b *testing.B) {
 			p, _, _ := personalizer(b, s, scp, perso.LevelCMACCDEC)
 			p.Audit = nil
-			sts, _ := pcscStations(b, rs[:readers], &pcscFeed{scp: scp, faulty: -1})
+			plain, _ := pcscStations(b, rs[:readers], &pcscFeed{scp: scp, faulty: -1})
+			var t sessionTimes
+			sts := t.wrap(plain)
 			f, err := os.Open(path)
 			if err != nil {
 				b.Fatal(err)
@@ -321,6 +324,7 @@ func BenchmarkPCSCPersonalize(b *testing.B) {
 			// The round trip is measured on the card the batch left.
 			run()
 			rtt := pcscRoundTrip(b, rs[0].Name)
+			t = sessionTimes{}
 			var cards, apdus int
 			var elapsed time.Duration
 			for b.Loop() {
@@ -336,8 +340,59 @@ func BenchmarkPCSCPersonalize(b *testing.B) {
 			b.ReportMetric(float64(apdus)/float64(cards), "APDUs/card")
 			b.ReportMetric(floor*1e3, "floor-ms/card")
 			b.ReportMetric(perCard/floor, "x-floor")
+			b.ReportMetric(float64(t.apdus.Load())/1e6/float64(cards), "exchanges-ms/card")
+			b.ReportMetric(float64(t.station.Load())/1e6/float64(cards), "insert+eject-ms/card")
 		})
 	}
+}
+
+// sessionTimes sums, over the cards of stations it wraps, the time spent
+// in the cards' exchanges (Transmit) and in Insert and Eject, which with
+// the host's own work make up a card's time.
+type sessionTimes struct {
+	apdus, station atomic.Int64 // nanoseconds
+}
+
+func (t *sessionTimes) wrap(sts []perso.Station) []perso.Station {
+	out := make([]perso.Station, len(sts))
+	for i, st := range sts {
+		out[i] = timedStation{st, t}
+	}
+	return out
+}
+
+type timedStation struct {
+	perso.Station
+	t *sessionTimes
+}
+
+func (s timedStation) Insert(ctx context.Context) (perso.Transport, error) {
+	t0 := time.Now()
+	tr, err := s.Station.Insert(ctx)
+	s.t.station.Add(int64(time.Since(t0)))
+	if err != nil {
+		return nil, err
+	}
+	return timedTransport{tr, s.t}, nil
+}
+
+func (s timedStation) Eject(tr perso.Transport, ok bool) error {
+	t0 := time.Now()
+	err := s.Station.Eject(tr.(timedTransport).Transport, ok)
+	s.t.station.Add(int64(time.Since(t0)))
+	return err
+}
+
+type timedTransport struct {
+	perso.Transport
+	t *sessionTimes
+}
+
+func (x timedTransport) Transmit(cmd []byte) ([]byte, error) {
+	t0 := time.Now()
+	r, err := x.Transport.Transmit(cmd)
+	x.t.apdus.Add(int64(time.Since(t0)))
+	return r, err
 }
 
 // pcscRoundTrip returns the median round trip of a short APDU through
