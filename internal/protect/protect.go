@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/cardperso/perso/internal/crypt"
+	"github.com/cardperso/perso/internal/gp"
 )
 
 // Scheme values, equal to perso.SchemeAESKW and perso.SchemeDES3ECB.
@@ -160,40 +161,9 @@ func MAC(scheme int, key, data []byte) ([]byte, error) {
 // not a multiple of the block size is padded with ISO/IEC 9797-1 method 2
 // (EMV CPS v1.1 5.5.2); the DGI length tells the card where the value ends.
 func ForCard(scpVersion uint8, dek, clear []byte) ([]byte, error) {
-	var (
-		b   cipher.Block
-		err error
-	)
-	switch scpVersion {
-	case 0x02:
-		// A few blocks per secret: for the double-length session DEK, two
-		// key schedules rather than three.
-		if len(dek) == 16 {
-			b, err = crypt.NewDES2(dek)
-		} else {
-			b, err = crypt.NewDES3(dek)
-		}
-	case 0x03:
-		b, err = aes.NewCipher(dek)
-	default:
-		return nil, fmt.Errorf("protect: SCP%02X has no data encryption", scpVersion)
-	}
+	out, err := gp.EncryptSensitive(scpVersion, dek, clear)
 	if err != nil {
-		return nil, fmt.Errorf("protect: DEK: %w", err)
-	}
-	in := clear
-	if len(clear)%b.BlockSize() != 0 {
-		in = crypt.Pad(clear, b.BlockSize(), crypt.Pad2)
-		defer crypt.Zero(in)
-	}
-	out := make([]byte, len(in))
-	if scpVersion == 0x02 {
-		err = crypt.EncryptECB(b, out, in)
-	} else {
-		err = crypt.EncryptCBC(b, nil, out, in)
-	}
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("protect: encrypting for the card: %w", err)
 	}
 	return out, nil
 }
