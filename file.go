@@ -861,9 +861,15 @@ func (fw *FileWriter) Abort() error {
 		return nil
 	}
 	fw.done = true
-	fw.Writer.err = errClosed
-	fw.f.Close()
-	if err := os.Remove(fw.f.Name()); err != nil {
+	return abandonFile(fw.Writer, fw.f)
+}
+
+// abandonFile closes w for good and removes its file, f: the end of a
+// FileWriter's or ResumableWriter's Abort.
+func abandonFile(w *Writer, f *os.File) error {
+	w.err = errClosed
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
 		return fmt.Errorf("perso: removing temporary batch file: %w", err)
 	}
 	return nil

@@ -54,16 +54,7 @@ func testModule(t testing.TB) *soft.Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range hsmtest.TestKeys {
-		if _, err := m.ImportKey(k.Ref, k.Type, k.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, k := range hsmtest.TestKEKs {
-		if _, err := m.ImportKEK(k.ID, k.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hsmtest.Load(t, m)
 	return m
 }
 

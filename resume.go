@@ -200,10 +200,8 @@ func (rw *ResumableWriter) Abort() error {
 		return nil
 	}
 	rw.done = true
-	rw.Writer.err = errClosed
-	rw.f.Close()
 	os.Remove(checkpointPath(rw.path))
-	return os.Remove(partialPath(rw.path))
+	return abandonFile(rw.Writer, rw.f)
 }
 
 func newDigest() hash.Hash { return sha256.New() }

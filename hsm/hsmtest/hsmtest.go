@@ -487,3 +487,24 @@ func testErrors(t *testing.T, m Module) {
 		t.Errorf("Seal under a missing KEK = %v, want ErrNoSuchKey", err)
 	}
 }
+
+// Importer is a module that takes clear keys, as the software module does.
+type Importer interface {
+	ImportKey(ref perso.KeyRef, t perso.KeyType, key []byte) ([3]byte, error)
+	ImportKEK(id perso.KEKID, key []byte) ([3]byte, error)
+}
+
+// Load imports TestKeys and TestKEKs into m.
+func Load(tb testing.TB, m Importer) {
+	tb.Helper()
+	for _, k := range TestKeys {
+		if _, err := m.ImportKey(k.Ref, k.Type, k.Value); err != nil {
+			tb.Fatalf("importing %s: %v", k.Ref, err)
+		}
+	}
+	for _, k := range TestKEKs {
+		if _, err := m.ImportKEK(k.ID, k.Value); err != nil {
+			tb.Fatalf("importing %s: %v", k.ID.Label(), err)
+		}
+	}
+}
